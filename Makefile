@@ -1,0 +1,40 @@
+# Vanishing Gradients — set-up, lab, tests and benchmark.
+#   make lab    create .venv, install the pinned environment, open JupyterLab
+#   make test   the same set-up when needed, then the whole test suite
+#   make bench  time and peak memory of each notebook (not part of the tests)
+#   make sync   regenerate badges, setup cells and the course map from utils/course.py
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Jupyter refuses to run as root unless told; add the flag only when we are root.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
+.PHONY: help install lab test bench sync clean
+
+help:
+	@sed -n '2,6p' Makefile
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or another newer Python).")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[lab,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_welcome.ipynb $(LAB_FLAGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench
+
+sync: $(STAMP)
+	$(BIN)/python -m tools.sync_notebooks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,21 @@
+"""The shared code of the *Vanishing Gradients* course.
+
+Every notebook starts with ``utils.setup()``, which seeds all random number
+generators, picks the device and sets the plot style. The rooms of the package:
+
+- ``utils.data``       the shipped digits data and small synthetic data sets
+- ``utils.nets``       an MLP builder with registries of activations and inits
+- ``utils.train``      one training loop with a history and a clear stop on NaN
+- ``utils.claims``     ``claim(...)``: check a quantitative statement and print it
+- ``utils.exercises``  self-checks for the exercises, with helpful feedback
+- ``utils.plots``      the course's plot style
+- ``utils.course``     the curriculum and the repository address
+"""
+
+from utils.setup import current_device, current_seed, setup
+
+#: Marks this package as the course's own ``utils`` (the setup cell checks it,
+#: because ``utils`` is a common name and another package may shadow it).
+COURSE = "vanishing-gradients"
+
+__all__ = ["COURSE", "setup", "current_device", "current_seed"]

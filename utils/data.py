@@ -1,0 +1,215 @@
+"""Data for the course: the shipped 8×8 digits and small synthetic sets.
+
+Nothing is downloaded. The digits live in ``data/digits.npz`` (see
+``data/README.md`` for source, licence and checksum); the loader checks the
+file's SHA-256 so an altered or truncated file is caught at once.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DIGITS_FILE = "digits.npz"
+DIGITS_SHA256 = "b2dab7b501728c22e9119ad76740b2e17c77a231e42d1e592380d90886f1a05e"
+#: The fixed split is drawn with this seed, whatever the course seed is, so
+#: that every run of every notebook sees the same train and test images.
+SPLIT_SEED = 0
+#: Pixels whose training-set standard deviation is below this are not
+#: rescaled: four digit pixels are constant in the training split, and
+#: dividing by ``std + 1e-8`` turns two test images into inputs of size ~1e6.
+STD_FLOOR = 1e-6
+
+
+def data_dir() -> Path:
+    """The folder that holds the course's data files.
+
+    Looked for, in order: the environment variable ``COURSE_DATA_DIR``; the
+    ``data/`` folder of the checkout this package was imported from; a
+    ``data/`` folder in the working directory or one of its parents (the case
+    of a non-editable install, e.g. on Colab, run from ``notebooks/``).
+    """
+    candidates = []
+    if os.environ.get("COURSE_DATA_DIR"):
+        candidates.append(Path(os.environ["COURSE_DATA_DIR"]))
+    candidates.append(Path(__file__).resolve().parent.parent / "data")
+    here = Path.cwd().resolve()
+    candidates += [folder / "data" for folder in (here, *here.parents)]
+    for folder in candidates:
+        if (folder / DIGITS_FILE).is_file():
+            return folder
+    searched = "\n  ".join(str(folder) for folder in candidates[:4])
+    raise FileNotFoundError(
+        f"Could not find the course's data folder (with {DIGITS_FILE}). Searched:\n  {searched}\n"
+        "Run the notebooks from a checkout of the course repository, or set the "
+        "environment variable COURSE_DATA_DIR to its data/ folder."
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_digits(path=None):
+    """The 1,797 handwritten digits: ``images`` (N, 8, 8) uint8 in 0..16, ``labels`` (N,).
+
+    The file's checksum is verified; a missing or altered file raises an
+    error that says what is wrong and how to restore it.
+    """
+    path = Path(path) if path is not None else data_dir() / DIGITS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"The digits file {path} is missing. Restore it with `git checkout -- data/{DIGITS_FILE}`."
+        )
+    digest = _sha256(path)
+    if digest != DIGITS_SHA256:
+        raise ValueError(
+            f"The digits file {path} has been altered: its SHA-256 is {digest}, "
+            f"expected {DIGITS_SHA256} (see data/README.md). "
+            f"Restore it with `git checkout -- data/{DIGITS_FILE}`."
+        )
+    with np.load(path, allow_pickle=False) as archive:
+        return archive["images"], archive["labels"]
+
+
+@dataclass
+class Split:
+    """A train/test split: features ``x_*`` and integer class labels ``y_*``."""
+
+    x_train: object
+    y_train: object
+    x_test: object
+    y_test: object
+
+    def tensors(self, device=None) -> "Split":
+        """The same split as torch tensors (float32 features, int64 labels) on ``device``."""
+        from utils.setup import current_device
+
+        device = current_device() if device is None else device
+
+        def features(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        def labels(a):
+            return torch.as_tensor(a, dtype=torch.int64, device=device)
+
+        return Split(features(self.x_train), labels(self.y_train),
+                     features(self.x_test), labels(self.y_test))
+
+    def __repr__(self):
+        return (f"Split(train: x {tuple(self.x_train.shape)}, y {tuple(self.y_train.shape)}; "
+                f"test: x {tuple(self.x_test.shape)}, y {tuple(self.y_test.shape)})")
+
+
+def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
+    """Indices of a stratified split: each class keeps its share in train and test."""
+    labels = np.asarray(labels)
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}.")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(test_fraction * len(members)))
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def standardize(x_train, x_test):
+    """Z-score both sets with the training set's mean and (floored) standard deviation."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std < STD_FLOOR, 1.0, std)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def digits_split(test_fraction=0.25, standardized=True, flatten=True) -> Split:
+    """The digits in a fixed stratified train/test split (1,347 / 450 images by default).
+
+    ``standardized`` z-scores each pixel with training-set statistics (with a
+    floor on the standard deviation); otherwise pixels are scaled to [0, 1].
+    ``flatten`` gives 64 features per image instead of an 8×8 array.
+    """
+    images, labels = load_digits()
+    x = images.astype(np.float32) / 16.0
+    train, test = stratified_split_indices(labels, test_fraction)
+    x_train, x_test = x[train], x[test]
+    if standardized:
+        x_train, x_test = standardize(x_train.reshape(len(train), -1), x_test.reshape(len(test), -1))
+        x_train = x_train.reshape((len(train), 8, 8)).astype(np.float32)
+        x_test = x_test.reshape((len(test), 8, 8)).astype(np.float32)
+    if flatten:
+        x_train, x_test = x_train.reshape(len(train), 64), x_test.reshape(len(test), 64)
+    return Split(x_train, labels[train].astype(np.int64), x_test, labels[test].astype(np.int64))
+
+
+# --- Synthetic data sets ---------------------------------------------------------
+
+
+def _check_count(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {value!r}.")
+
+
+def _check_noise(noise):
+    if not isinstance(noise, (int, float)) or not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a number ≥ 0, got {noise!r}.")
+
+
+def make_spirals(n_per_class=200, n_classes=2, noise=0.03, turns=1.5, seed=0):
+    """Interleaved spirals in 2-D: ``x`` (n_per_class·n_classes, 2) float32, ``y`` int64.
+
+    A classic set that a linear model cannot separate. ``noise`` is the
+    standard deviation of Gaussian jitter added to each point.
+    """
+    _check_count("n_per_class", n_per_class)
+    _check_count("n_classes", n_classes, minimum=2)
+    _check_noise(noise)
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for cls in range(n_classes):
+        radius = np.linspace(0.05, 1.0, n_per_class)
+        angle = 2 * np.pi * (turns * radius + cls / n_classes)
+        points = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+        xs.append(points + noise * rng.standard_normal(points.shape))
+        ys.append(np.full(n_per_class, cls))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+
+def make_moons(n_samples=400, noise=0.1, seed=0):
+    """Two interleaving half circles in 2-D: ``x`` (n_samples, 2) float32, ``y`` in {0, 1}."""
+    _check_count("n_samples", n_samples, minimum=2)
+    _check_noise(noise)
+    rng = np.random.default_rng(seed)
+    n_top = n_samples // 2
+    n_bottom = n_samples - n_top
+    t_top = np.linspace(0, np.pi, n_top)
+    t_bottom = np.linspace(0, np.pi, n_bottom)
+    top = np.stack([np.cos(t_top), np.sin(t_top)], axis=1)
+    bottom = np.stack([1 - np.cos(t_bottom), 0.5 - np.sin(t_bottom)], axis=1)
+    x = np.concatenate([top, bottom]) + noise * rng.standard_normal((n_samples, 2))
+    y = np.concatenate([np.zeros(n_top), np.ones(n_bottom)])
+    order = rng.permutation(n_samples)
+    return x[order].astype(np.float32), y[order].astype(np.int64)
+
+
+def target_curve(x):
+    """The 1-D function behind ``make_regression_curve``: a wiggle on a slope."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sin(3 * x) + 0.3 * x
+
+
+def make_regression_curve(n_samples=200, noise=0.1, low=-2.0, high=2.0, seed=0):
+    """Noisy samples of ``target_curve`` on [low, high]: ``x`` (n, 1), ``y`` (n, 1), float32."""
+    _check_count("n_samples", n_samples)
+    _check_noise(noise)
+    if not low < high:
+        raise ValueError(f"low must be smaller than high, got low={low}, high={high}.")
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(low, high, n_samples))
+    y = target_curve(x) + noise * rng.standard_normal(n_samples)
+    return x[:, None].astype(np.float32), y[:, None].astype(np.float32)

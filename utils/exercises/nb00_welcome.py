@@ -1,0 +1,67 @@
+"""Exercise of 00_welcome: the slope of the sigmoid."""
+
+import numpy as np
+
+from utils.exercises import (Exercise, LearnerError, Wrong, as_array, call_learner,
+                             expect_close, register)
+
+_HINT = "σ'(x) = σ(x)·(1 − σ(x)) with σ(x) = 1 / (1 + e^(−x)); use np.exp so arrays work."
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _check_sigmoid_slope(sigmoid_slope):
+    """Compare with σ(x)(1 − σ(x)) on a scalar and on an array; name the common slips."""
+    x = np.array([-6.0, -2.0, -0.5, 0.0, 0.5, 2.0, 6.0])
+    sigma = _sigmoid(x)
+    at_zero = as_array(call_learner(sigmoid_slope, 0.0, name="sigmoid_slope"),
+                       "sigmoid_slope(0.0)")
+    if at_zero.size != 1:
+        raise Wrong("sigmoid_slope(0.0) should be a single number.", expected="0.25",
+                    got=f"an array of shape {at_zero.shape}", hint=_HINT)
+    try:
+        got = call_learner(sigmoid_slope, x, name="sigmoid_slope")
+    except LearnerError as error:
+        raise Wrong("sigmoid_slope works on a single number but fails on a NumPy array "
+                    f"({type(error.original).__name__}: {error.original}).",
+                    hint="Use np.exp rather than math.exp: NumPy functions work element-wise "
+                         "on whole arrays.") from None
+    got_array = as_array(got, "sigmoid_slope(x)")
+    if got_array.shape == x.shape:
+        slips = [
+            (sigma, "You returned σ(x) itself, not its slope.", "Differentiate σ: "
+             "σ'(x) = σ(x)·(1 − σ(x))."),
+            (1 - sigma, "You returned 1 − σ(x): a factor is missing.",
+             "Multiply by σ(x) as well: σ'(x) = σ(x)·(1 − σ(x))."),
+            (sigma * (1 + sigma), "You wrote σ(x)·(1 + σ(x)); the slope has a minus sign.",
+             "σ'(x) = σ(x)·(1 − σ(x))."),
+        ]
+        for values, message, hint in slips:
+            if np.allclose(got_array, values):
+                raise Wrong(message, expected="0.25 at x = 0",
+                            got=f"{got_array[3]:.6g} at x = 0", hint=hint)
+    expect_close(got, sigma * (1 - sigma), what="sigmoid_slope(x)", rtol=1e-6, atol=1e-10,
+                 hint=_HINT, inputs=x)
+    return ("The slope peaks at 0.25 (at x = 0) and is below 0.0025 for |x| > 6: "
+            "keep that number 1/4 in mind for notebook 03.")
+
+
+register(Exercise(
+    id="0.1",
+    title="The slope of the sigmoid",
+    answer_name="sigmoid_slope",
+    checker=_check_sigmoid_slope,
+    wrong_answers=[
+        ("returns σ(x) itself", lambda x: 1 / (1 + np.exp(-x))),
+        ("a plus sign instead of a minus",
+         lambda x: (1 / (1 + np.exp(-x))) * (1 + 1 / (1 + np.exp(-x)))),
+        ("forgets the factor σ(x)", lambda x: 1 - 1 / (1 + np.exp(-x))),
+        ("uses math.exp, which fails on arrays",
+         lambda x: __import__("math").exp(-x) / (1 + __import__("math").exp(-x)) ** 2),
+        ("returns a constant", lambda x: 0.25),
+        ("returns a string", lambda x: "0.25"),
+        ("the slope of tanh instead", lambda x: 1 - np.tanh(x) ** 2),
+    ],
+))
