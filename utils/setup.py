@@ -77,7 +77,8 @@ def choose_device(requested=None) -> torch.device:
         device = torch.device(str(requested))
     except (RuntimeError, ValueError):
         raise ValueError(
-            f"Unknown device {requested!r}; use one of {available} (e.g. COURSE_DEVICE=cpu)."
+            f"Unknown device {requested!r}; available on this machine: {available} "
+            "(e.g. COURSE_DEVICE=cpu)."
         ) from None
     if device.type not in available:
         raise ValueError(

@@ -32,9 +32,9 @@ import math
 import numbers
 import sysconfig
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -191,12 +191,16 @@ def as_array(value, what="your answer"):
         value = value.detach().cpu().numpy()
     if isinstance(value, (str, bytes, dict, set)) or callable(value):
         raise Wrong(f"{what} should be a number or an array of numbers, but it is of type "
-                    f"{type(value).__name__}.", got=repr(value)[:80])
+                    f"{type(value).__name__}.", got=repr(value)[:80],
+                    hint="Return the computed number (a float) or NumPy array itself, "
+                         "not text or a function.")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise Wrong(f"{what} should be a number or an array of numbers; could not read "
-                    f"{type(value).__name__} as numbers.", got=repr(value)[:80]) from None
+                    f"{type(value).__name__} as numbers.", got=repr(value)[:80],
+                    hint="Return a float or a NumPy array of floats (lists of lists must "
+                         "all have the same length).") from None
     return array
 
 

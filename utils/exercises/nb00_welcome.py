@@ -2,8 +2,15 @@
 
 import numpy as np
 
-from utils.exercises import (Exercise, LearnerError, Wrong, as_array, call_learner,
-                             expect_close, register)
+from utils.exercises import (
+    Exercise,
+    LearnerError,
+    Wrong,
+    as_array,
+    call_learner,
+    expect_close,
+    register,
+)
 
 _HINT = "σ'(x) = σ(x)·(1 − σ(x)) with σ(x) = 1 / (1 + e^(−x)); use np.exp so arrays work."
 

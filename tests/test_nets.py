@@ -1,0 +1,97 @@
+"""utils.nets: the MLP builder, its registries and its initializers."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from utils import nets
+
+
+def test_structure_and_names():
+    model = nets.make_mlp(64, 10, depth=3, width=32, activation="tanh")
+    assert [name for name, _ in model.named_children()] == ["hidden1", "hidden2", "hidden3",
+                                                            "output"]
+    assert isinstance(model.hidden2.activation, nn.Tanh)
+    assert len(nets.linear_layers(model)) == 4
+    assert model(torch.zeros(5, 64)).shape == (5, 10)
+    assert nets.count_parameters(model) == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
+
+
+@pytest.mark.parametrize("activation", sorted(nets.ACTIVATIONS))
+def test_every_activation_builds_and_runs(activation):
+    model = nets.make_mlp(4, 2, depth=2, width=8, activation=activation)
+    assert torch.isfinite(model(torch.randn(3, 4))).all()
+
+
+@pytest.mark.parametrize("norm, kind", [("batch", nn.BatchNorm1d), ("layer", nn.LayerNorm)])
+def test_normalization(norm, kind):
+    model = nets.make_mlp(4, 2, depth=2, width=8, norm=norm)
+    assert isinstance(model.hidden1.norm, kind)
+
+
+def test_residual_layers_add_their_input():
+    model = nets.make_mlp(4, 2, depth=3, width=8, residual=True, init="he_normal")
+    assert not isinstance(model.hidden1, nets.Residual)
+    assert isinstance(model.hidden2, nets.Residual)
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.hidden2(x), x + model.hidden2.layer(x))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(depth=0), "depth must be a whole number ≥ 1, got 0"),
+    (dict(depth=2.5), "depth must be"),
+    (dict(width=0), "width must be"),
+    (dict(activation="swish"), "Unknown activation 'swish'; accepted: 'identity', 'sigmoid'"),
+    (dict(init="glorot"), "Unknown init 'glorot'; accepted: 'default', 'normal'"),
+    (dict(norm="group"), "Unknown norm 'group'; accepted: None, 'batch', 'layer'"),
+    (dict(residual="yes"), "residual must be True or False"),
+    (dict(init="normal"), "init='normal' needs init_std"),
+    (dict(init="he_normal", init_std=0.1), "init_std is only used by init='normal'"),
+])
+def test_bad_input_is_explained(kwargs, message):
+    arguments = dict(depth=2, width=8) | kwargs
+    with pytest.raises(ValueError) as error:
+        nets.make_mlp(4, 2, **arguments)
+    assert message in str(error.value)
+
+
+def weight_variance(init, n_in=400, n_out=300, **kwargs):
+    layer = nn.Linear(n_in, n_out)
+    nets.initialize_linear(layer, init, **kwargs)
+    assert torch.count_nonzero(layer.bias) == 0
+    return layer.weight.var().item()
+
+
+@pytest.mark.parametrize("init, expected", [
+    ("glorot_standard", 1 / (3 * 400)),
+    ("xavier_uniform", 2 / (400 + 300)),
+    ("xavier_normal", 2 / (400 + 300)),
+    ("he_uniform", 2 / 400),
+    ("he_normal", 2 / 400),
+    ("lecun_normal", 1 / 400),
+])
+def test_initializer_variances(init, expected):
+    torch.manual_seed(0)
+    assert math.isclose(weight_variance(init), expected, rel_tol=0.05)
+
+
+def test_normal_init_uses_init_std():
+    torch.manual_seed(0)
+    assert math.isclose(weight_variance("normal", init_std=0.5), 0.25, rel_tol=0.05)
+
+
+def test_orthogonal_init_has_orthonormal_rows():
+    layer = nn.Linear(64, 32)
+    nets.initialize_linear(layer, "orthogonal")
+    product = layer.weight @ layer.weight.T
+    assert torch.allclose(product, torch.eye(32), atol=1e-5)
+
+
+def test_default_init_keeps_torch_bias():
+    torch.manual_seed(0)
+    layer = nn.Linear(10, 10)
+    nets.initialize_linear(layer, "default")
+    assert torch.count_nonzero(layer.bias) > 0
