@@ -8,6 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# On Linux, PyPI's torch is a multi-GB CUDA build; the course needs only the CPU build,
+# which PyTorch's own index serves: use that index on Linux when its host can be looked up
+# (offline mirrors and CI machines that carry the CPU wheel themselves cannot reach it).
+# `make lab TORCH_INDEX=` keeps PyPI's (CUDA) build.
+CPU_TORCH_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s 2>/dev/null)),$(shell $(PYTHON) -c "import socket; socket.setdefaulttimeout(3); socket.getaddrinfo('download.pytorch.org', 443)" >/dev/null 2>&1 && echo $(CPU_TORCH_INDEX)),)
+PIP_FLAGS := --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 # Jupyter refuses to run as root unless told; add the flag only when we are root.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
@@ -19,7 +26,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or another newer Python).")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -e ".[lab,test]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -96,6 +96,7 @@ def setup_cell_source() -> str:
     """
     return f'''\
 # Setup: on Colab this first fetches the course; everywhere else it only imports it.
+import importlib.util
 import sys
 
 if "google.colab" in sys.modules:
@@ -104,6 +105,7 @@ if "google.colab" in sys.modules:
 
     if not os.path.isdir("{COLAB_CLONE_DIR}"):
         subprocess.run(["git", "clone", "--depth", "1", "{REPOSITORY}", "{COLAB_CLONE_DIR}"], check=True)
+    if importlib.util.find_spec("utils") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{COLAB_CLONE_DIR}"], check=True)
     os.chdir("{COLAB_CLONE_DIR}/notebooks")
 

@@ -165,7 +165,7 @@ def call_learner(function, *args, name=None):
     except NotImplementedError:
         raise NotAttempted("The function still raises NotImplementedError: replace that line "
                            "with your code, run the cell, then run this check again.") from None
-    except Exception as error:  # the learner's code failed: report it, do not crash
+    except (Exception, SystemExit) as error:  # the learner's code failed: report, not crash
         raise LearnerError(error) from error
     if _is_unattempted_value(result):
         raise NotAttempted(f"`{name}` returned {result!r}. If you wrote code, did you forget "
@@ -189,12 +189,16 @@ def as_array(value, what="your answer"):
     """Turn a number, list, NumPy array or torch tensor into a float64 array, or raise Wrong."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    if isinstance(value, (str, bytes, dict, set)) or callable(value):
+    if isinstance(value, (str, bytes, dict, set, bool)) or callable(value):
         raise Wrong(f"{what} should be a number or an array of numbers, but it is of type "
                     f"{type(value).__name__}.", got=repr(value)[:80],
                     hint="Return the computed number (a float) or NumPy array itself, "
                          "not text or a function.")
     try:
+        if np.iscomplexobj(np.asarray(value)):
+            raise Wrong(f"{what} contains complex numbers.", got=repr(value)[:80],
+                        hint="Complex numbers come from the square root or power of a "
+                             "negative number; the answer should be real.")
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise Wrong(f"{what} should be a number or an array of numbers; could not read "
@@ -214,6 +218,12 @@ def expect_close(got, expected, what="your answer", rtol=1e-6, atol=1e-9, hint="
     expected = np.asarray(expected, dtype=np.float64)
     got_array = as_array(got, what)
     if got_array.shape != expected.shape:
+        if got_array.ndim == 0 and expected.ndim == 1:
+            raise Wrong(f"Given an array of {expected.size} inputs, {what} returned a single "
+                        "number instead of one value per input.",
+                        expected=f"shape {expected.shape}", got=f"shape {got_array.shape}",
+                        hint=hint or "Work element-wise with NumPy operations, so the output "
+                                     "has the shape of the input.")
         raise Wrong(f"{what} has the wrong shape.", expected=f"shape {expected.shape}",
                     got=f"shape {got_array.shape}",
                     hint=hint or "Work element-wise with NumPy operations, so the output has "
