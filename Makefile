@@ -18,6 +18,9 @@ PIP_FLAGS := --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),
 # Jupyter refuses to run as root unless told; add the flag only when we are root.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
+# JupyterLab serves the whole course folder and opens (and prints) the welcome notebook.
+WELCOME_URL := /lab/tree/notebooks/00_welcome.ipynb
+
 .PHONY: help install lab test bench sync clean
 
 help:
@@ -32,7 +35,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_welcome.ipynb $(LAB_FLAGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=$(WELCOME_URL) $(LAB_FLAGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

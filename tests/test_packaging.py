@@ -87,7 +87,7 @@ def test_make_and_ci_use_the_readme_commands():
     assert "make lab" in readme and "make test" in readme
     assert "-c constraints.txt" in makefile, "make must install through the constraints"
     assert re.search(r"^test: .*\n\t\$\(BIN\)/python -m pytest$", makefile, re.MULTILINE)
-    assert "notebooks/00_welcome.ipynb" in makefile
+    assert "/lab/tree/notebooks/00_welcome.ipynb" in makefile
     assert re.search(r"^make test$", ci, re.MULTILINE)
 
 
