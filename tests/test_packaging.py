@@ -46,12 +46,19 @@ def test_dependencies_are_loose_lower_bounds():
 def test_constraints_pin_every_requirement_exactly():
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, _, version = line.partition("==")
+        requirement_text, _, marker = line.split("#")[0].partition(";")
+        requirement_text = requirement_text.strip()
+        if requirement_text:
+            name, _, version = requirement_text.partition("==")
             assert version, f"constraints.txt: {line!r} is not an exact pin"
-            pins[name.lower().replace("_", "-")] = version
-    assert pins["torch"] == "2.13.0", "torch must stay at the CPU build that lies on disk"
+            assert not marker or "python_version" in marker, f"unexpected marker in {line!r}"
+            pins.setdefault(name.lower().replace("_", "-"), []).append((version, marker.strip()))
+    assert pins["torch"] == [("2.13.0", "")], "torch must stay at the CPU build that lies on disk"
+    for name, versions in pins.items():
+        markers = [marker for _, marker in versions]
+        assert len(versions) == 1 or sorted(markers) == sorted(
+            ['python_version < "3.11"', 'python_version >= "3.11"']), (
+            f"{name}: one pin, or one for Python 3.10 and one for 3.11+")
     for name in project_requirements():
         assert name.replace("_", "-") in pins, f"{name} is not pinned in constraints.txt"
 
