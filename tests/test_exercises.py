@@ -36,6 +36,9 @@ def run_solution(exercise_id):
     """Execute the notebook's reference solution; return the learner-facing answer."""
     _, nb = NOTEBOOK_EXERCISES[exercise_id]
     namespace = dict(SOLUTION_NAMESPACE)
+    context = REGISTRY[exercise_id].solution_context
+    if context is not None:
+        namespace.update(context())
     exec(solutions(nb)[exercise_id], namespace)
     return namespace[REGISTRY[exercise_id].answer_name]
 

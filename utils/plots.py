@@ -41,3 +41,59 @@ COURSE_STYLE = {
 def use_course_style() -> None:
     """Apply the course style to every figure drawn from now on."""
     mpl.rcParams.update(COURSE_STYLE)
+
+
+def plot_decision_boundary(ax, predict, x, y, title="", resolution=200, margin=0.15):
+    """Colour the plane by the class ``predict`` gives, and draw the points on top.
+
+    ``predict`` maps an (n, 2) NumPy array of points to n integer classes.
+    """
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary needs 2-D points of shape (n, 2), got {x.shape}.")
+    low, high = x.min(axis=0), x.max(axis=0)
+    pad = margin * (high - low)
+    grid_x, grid_y = np.meshgrid(np.linspace(low[0] - pad[0], high[0] + pad[0], resolution),
+                                 np.linspace(low[1] - pad[1], high[1] + pad[1], resolution))
+    grid = np.column_stack([grid_x.ravel(), grid_y.ravel()])
+    classes = np.asarray(predict(grid)).reshape(grid_x.shape)
+    n_classes = int(max(classes.max(), np.max(y))) + 1
+    colours = OKABE_ITO[:n_classes]
+    ax.contourf(grid_x, grid_y, classes, levels=np.arange(n_classes + 1) - 0.5,
+                cmap=ListedColormap(colours), alpha=0.25)
+    for cls in range(n_classes):
+        members = np.asarray(y) == cls
+        ax.scatter(x[members, 0], x[members, 1], s=10, color=colours[cls], label=f"class {cls}")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+    ax.set_aspect("equal")
+    ax.grid(False)
+
+
+def draw_graph(ax, nodes, edges, title=""):
+    """Draw a small computational graph.
+
+    ``nodes`` maps a name to ``(x, y, text)``: its position and the text in its
+    box (several lines allowed). ``edges`` lists ``(from, to)`` pairs; arrows
+    point in the direction of the forward pass, from the right edge of one box
+    to the left edge of the next, so lay the graph out from left to right.
+    """
+    boxes = {}
+    for name, (x, y, text) in nodes.items():
+        boxes[name] = ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=3,
+                              bbox={"boxstyle": "round,pad=0.4", "facecolor": "white",
+                                    "edgecolor": OKABE_ITO[0], "lw": 1.5})
+    for start, end in edges:
+        if start not in nodes or end not in nodes:
+            missing = start if start not in nodes else end
+            raise ValueError(f"draw_graph: edge ({start!r}, {end!r}) names an unknown node "
+                             f"{missing!r}; nodes are {sorted(nodes)}.")
+        # From the right edge of one box to the left edge of the next (graphs run left to right).
+        ax.annotate("", xy=(0, 0.5), xycoords=boxes[end], xytext=(1, 0.5),
+                    textcoords=boxes[start],
+                    arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.5,
+                                "mutation_scale": 18, "shrinkA": 4, "shrinkB": 4})
+    ax.set_title(title)
+    ax.axis("off")

@@ -108,7 +108,7 @@ def _progress_bar(total, enabled, description):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, leave=False)
+    return tqdm(total=total, desc=description, leave=True)
 
 
 def train(model, optimizer, train_data, test_data=None, epochs=10, batch_size=64,

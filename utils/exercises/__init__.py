@@ -24,7 +24,8 @@ Each exercise is registered once, in the module of its notebook
 typical wrong answers that the tests feed to the check. Reference solutions
 live in the notebook itself, in a collapsed ``<details>`` cell tagged
 ``solution``; the tests run each of them through its check. A solution may
-use only ``np``, ``torch``, ``nn`` and ``math`` besides what it defines.
+use only ``np``, ``torch``, ``nn`` and ``math`` besides what it defines and
+what its exercise's ``solution_context`` provides.
 """
 
 import html
@@ -111,13 +112,19 @@ class Feedback:
 class Exercise:
     """One exercise: its id (``"3.2"``), title, the name the learner defines,
     the checker and typical wrong answers (``(description, answer)`` pairs)
-    that the tests use to make sure the check explains what is wrong."""
+    that the tests use to make sure the check explains what is wrong.
+
+    ``solution_context``, if given, returns the names (besides np, torch, nn,
+    math) that the notebook has defined before the solution uses them; the
+    tests run the reference solution with them.
+    """
 
     id: str
     title: str
     answer_name: str
     checker: Callable
     wrong_answers: list = field(default_factory=list)
+    solution_context: Callable = None
 
 
 REGISTRY: dict = {}
@@ -304,7 +311,10 @@ def check(exercise_id, answer) -> Feedback:
 
 
 # Importing the notebook modules registers their exercises.
-from utils.exercises import nb00_welcome  # noqa: E402, F401
+from utils.exercises import (  # noqa: E402, F401
+    nb00_welcome,
+    nb02_backpropagation,
+)
 
 __all__ = ["check", "Feedback", "Exercise", "register", "REGISTRY", "Wrong", "NotAttempted",
            "call_learner", "expect_close", "expect_number", "as_array"]
