@@ -87,6 +87,9 @@ def test_unsolved_skeleton_is_not_attempted(exercise_id):
     path, nb = NOTEBOOK_EXERCISES[exercise_id]
     name, check_index = check_calls(nb)[exercise_id]
     namespace = dict(SOLUTION_NAMESPACE)
+    context = REGISTRY[exercise_id].solution_context
+    if context is not None:
+        namespace.update(context())
     exec(nb.cells[check_index - 1].source, namespace)
     feedback = check(exercise_id, namespace[name])
     assert feedback.status == NOT_ATTEMPTED, feedback.text()

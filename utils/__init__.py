@@ -8,7 +8,11 @@ generators, picks the device and sets the plot style. The rooms of the package:
 - ``utils.train``      one training loop with a history and a clear stop on NaN
 - ``utils.claims``     ``claim(...)``: check a quantitative statement and print it
 - ``utils.exercises``  self-checks for the exercises, with helpful feedback
-- ``utils.plots``      the course's plot style
+- ``utils.scratch``    a NumPy multilayer perceptron from scratch (notebook 02)
+- ``utils.optim_basics`` gradient descent on small test functions (notebook 01)
+- ``utils.gradflow``   the gradient-health tool: per-layer statistics, ``diagnose``
+- ``utils.widgets``    the interactive explorers (pure functions + ipywidgets UIs)
+- ``utils.plots``      the course's plot style and figure helpers
 - ``utils.course``     the curriculum and the repository address
 """
 

@@ -79,6 +79,14 @@ def _kind_of(module):
     return ACTIVATION_KINDS.get(type(module))
 
 
+def _norm(tensor):
+    """The L2 norm as a Python float, computed in float64 (float32 on Apple's MPS, which
+    has no float64): squaring the values of a vanishing gradient, about 1e-25 in size,
+    in float32 would underflow to 0."""
+    high = torch.float32 if tensor.device.type == "mps" else torch.float64
+    return tensor.detach().to(high).norm().item()
+
+
 def _sample(tensor, generator):
     flat = tensor.detach().reshape(-1).float()
     if flat.numel() > SAMPLE_SIZE:
@@ -208,10 +216,11 @@ class GradFlow:
 
     def _output_grad_hook(self, record, time_dim):
         def hook(grad):
-            record.output_grad_norm = grad.detach().float().norm().item()
+            record.output_grad_norm = _norm(grad)
             if time_dim is not None and grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t
                 other_dims = tuple(d for d in range(3) if d != time_dim)
-                record.time_grad_norms = grad.detach().float().norm(dim=other_dims).cpu().tolist()
+                high = torch.float32 if grad.device.type == "mps" else torch.float64
+                record.time_grad_norms = grad.detach().to(high).norm(dim=other_dims).cpu().tolist()
             if self.keep_samples:
                 record.gradient_sample = _sample(grad, self._generator)
 
@@ -220,8 +229,8 @@ class GradFlow:
     def _weight_grad_hook(self, name, kind):
         def hook(parameter):
             record = self._record(name, kind)
-            record.weight_grad_norm = parameter.grad.detach().float().norm().item()
-            record.weight_norm = parameter.detach().float().norm().item()
+            record.weight_grad_norm = _norm(parameter.grad)
+            record.weight_norm = _norm(parameter)
 
         return hook
 
@@ -234,10 +243,9 @@ class GradFlow:
         for name, module in self.watched:
             if name in self._snapshots:
                 weight = self._weight_of(module).detach()
-                change = (weight - self._snapshots[name]).float().norm().item()
+                change = _norm(weight - self._snapshots[name])
                 record = self._record(name, _kind_of(module))
-                record.update_ratio = change / max(self._snapshots[name].float().norm().item(),
-                                                   1e-30)
+                record.update_ratio = change / max(_norm(self._snapshots[name]), 1e-300)
         self._snapshots = {}
 
     # --- results -------------------------------------------------------------------
@@ -319,7 +327,7 @@ def hidden_state_gradients(rnn, inputs, loss_of_last_state):
         hidden_states.append(hidden)
     loss = loss_of_last_state(hidden_states[-1][-1])
     loss.backward()
-    return [h.grad[-1].norm().item() for h in hidden_states]
+    return [_norm(h.grad[-1]) for h in hidden_states]
 
 
 def measure_overhead(model, optimizer, batch, repeats=20, loss_fn=None):
@@ -368,34 +376,47 @@ def plot_gradient_norms(flow, ax=None, label=None, step=-1):
 
 
 def plot_histograms(flow, step=-1, max_layers=8):
-    """A grid: one column per activation layer, activations on top and gradients below."""
+    """A grid: one column per activation layer, activations on top and gradients below.
+
+    Each row shares its x axis, so a distribution that narrows from layer to
+    layer is seen narrowing.
+    """
     import matplotlib.pyplot as plt
 
     layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
     if not layers:
         raise ValueError("No activation samples: create GradFlow(..., keep_samples=True) and "
                          "use activation modules (nn.Tanh, nn.ReLU, ...).")
-    if len(layers) > max_layers:  # spread the shown layers over the depth
-        picks = torch.linspace(0, len(layers) - 1, max_layers).round().long().tolist()
-        layers = [layers[i] for i in picks]
-    fig, axes = plt.subplots(2, len(layers), figsize=(2.2 * len(layers), 4.4), squeeze=False)
+    layers = _spread(layers, max_layers)
+    fig, axes = plt.subplots(2, len(layers), figsize=(2.2 * len(layers), 4.4), squeeze=False,
+                             sharex="row")
     for column, record in enumerate(layers):
         axes[0, column].hist(record.activation_sample.numpy(), bins=40, color="#0072B2")
         axes[0, column].set_title(_short(record.name), fontsize=10)
         if record.gradient_sample is not None:
             axes[1, column].hist(record.gradient_sample.numpy(), bins=40, color="#D55E00")
-        axes[0, column].tick_params(labelsize=8)
-        axes[1, column].tick_params(labelsize=8)
-        axes[0, column].set_yticks([])
-        axes[1, column].set_yticks([])
+        for row in (0, 1):
+            axes[row, column].tick_params(labelsize=8)
+            axes[row, column].set_yticks([])
+    axes[1, 0].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
     axes[0, 0].set_ylabel("activations")
     axes[1, 0].set_ylabel("gradients ∂L/∂a")
     fig.tight_layout()
     return fig
 
 
-def plot_update_ratios(flow, ax=None):
-    """log10 of ‖Δw‖/‖w‖ per layer over the optimizer steps, with the 1e-3 rule of thumb."""
+def _spread(items, limit):
+    """At most ``limit`` items, evenly spread from the first to the last."""
+    if len(items) <= limit:
+        return items
+    picks = torch.linspace(0, len(items) - 1, limit).round().long().tolist()
+    return [items[i] for i in picks]
+
+
+def plot_update_ratios(flow, ax=None, max_layers=6):
+    """log10 of ‖Δw‖/‖w‖ over the optimizer steps for up to ``max_layers`` layers spread
+    over the depth (dark = near the input, light = near the output), with the 1e-3 rule
+    of thumb."""
     import matplotlib.pyplot as plt
 
     ratios = flow.update_ratios()
@@ -403,8 +424,11 @@ def plot_update_ratios(flow, ax=None):
         raise ValueError("No update ratios recorded: pass optimizer= to GradFlow and call "
                          "optimizer.step() inside the `with` block.")
     ax = ax or plt.gca()
-    for name, values in ratios.items():
-        ax.plot(torch.log10(torch.tensor(values).clamp_min(1e-30)).numpy(), label=_short(name))
+    names = _spread(list(ratios), max_layers)
+    colours = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(names)).numpy())
+    for name, colour in zip(names, colours, strict=True):
+        values = torch.tensor(ratios[name], dtype=torch.float64).clamp_min(1e-300)
+        ax.plot(torch.log10(values).numpy(), color=colour, linewidth=1.2, label=_short(name))
     ax.axhline(-3, color="gray", linestyle=":", label="rule of thumb, 1e-3")
     ax.set(xlabel="optimizer step", ylabel="log10 ‖Δw‖ / ‖w‖")
     return ax

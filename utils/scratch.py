@@ -18,21 +18,21 @@ import numpy as np
 
 
 class Layer:
-    """Base class: no parameters; remembers its input for the backward pass."""
+    """Base class: keeps what the forward pass saved for the backward pass."""
 
     def __init__(self):
         self.params = {}
         self.grads = {}
-        self._input = None
+        self._saved = None
 
-    def _remember(self, x):
-        self._input = x
+    def save_for_backward(self, value):
+        self._saved = value
 
-    def _recall(self):
-        if self._input is None:
+    def saved(self):
+        if self._saved is None:
             raise RuntimeError(f"{self!r}.backward() was called before forward(): run the forward "
-                               "pass first, it stores what the backward pass needs.")
-        return self._input
+                               "pass first, it saves what the backward pass needs.")
+        return self._saved
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -57,21 +57,26 @@ class Linear(Layer):
                        "bias": np.zeros(n_out, dtype=dtype)}
 
     def forward(self, x):
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            raise ValueError(f"{self!r} expects inputs of shape (batch, {self.n_in}), "
-                             f"got {x.shape}.")
-        self._remember(x)
+        self._check_input(x)
+        self.save_for_backward(x)
         return x @ self.params["weight"].T + self.params["bias"]
 
     def backward(self, grad_out):
-        x = self._recall()
+        x = self.saved()
+        self._check_gradient(grad_out, x)
+        self.grads = {"weight": grad_out.T @ x, "bias": grad_out.sum(axis=0)}
+        return grad_out @ self.params["weight"]
+
+    def _check_input(self, x):
+        if np.ndim(x) != 2 or np.shape(x)[1] != self.n_in:
+            raise ValueError(f"{self!r} expects inputs of shape (batch, {self.n_in}), "
+                             f"got {np.shape(x)}.")
+
+    def _check_gradient(self, grad_out, x):
         expected = (x.shape[0], self.n_out)
         if np.shape(grad_out) != expected:
             raise ValueError(f"{self!r}.backward expects a gradient of shape {expected}, "
                              f"got {np.shape(grad_out)}.")
-        self.grads = {"weight": grad_out.T @ x, "bias": grad_out.sum(axis=0)}
-        return grad_out @ self.params["weight"]
 
     def __repr__(self):
         return f"Linear({self.n_in} → {self.n_out})"
@@ -82,11 +87,11 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         out = 1.0 / (1.0 + np.exp(-x))
-        self._remember(out)  # the backward pass only needs σ(x)
+        self.save_for_backward(out)  # the backward pass only needs σ(x)
         return out
 
     def backward(self, grad_out):
-        out = self._recall()
+        out = self.saved()
         return grad_out * out * (1.0 - out)
 
 
@@ -95,11 +100,11 @@ class Tanh(Layer):
 
     def forward(self, x):
         out = np.tanh(x)
-        self._remember(out)
+        self.save_for_backward(out)
         return out
 
     def backward(self, grad_out):
-        out = self._recall()
+        out = self.saved()
         return grad_out * (1.0 - out**2)
 
 
@@ -107,11 +112,11 @@ class ReLU(Layer):
     """max(0, x);  slope 1 where x > 0, else 0."""
 
     def forward(self, x):
-        self._remember(x)
+        self.save_for_backward(x)
         return np.maximum(x, 0.0)
 
     def backward(self, grad_out):
-        x = self._recall()
+        x = self.saved()
         return grad_out * (x > 0)
 
 
@@ -204,28 +209,26 @@ class MLP:
             grad = layer.backward(grad)
         return grad
 
+    def _linears(self):
+        return [layer for layer in self.layers if isinstance(layer, Linear)]
+
     def named_parameters(self):
         """[("linear1.weight", array), ...] in input-to-output order."""
-        named = []
-        linears = [layer for layer in self.layers if isinstance(layer, Linear)]
-        for number, layer in enumerate(linears, start=1):
-            for key in ("weight", "bias"):
-                named.append((f"linear{number}.{key}", layer.params[key]))
-        return named
+        return [(f"linear{number}.{key}", layer.params[key])
+                for number, layer in enumerate(self._linears(), start=1)
+                for key in ("weight", "bias")]
 
     def named_gradients(self):
         """[("linear1.weight", gradient), ...] after ``backward()``."""
-        named = []
-        linears = [layer for layer in self.layers if isinstance(layer, Linear)]
-        for number, layer in enumerate(linears, start=1):
-            if not layer.grads:
-                raise RuntimeError("No gradients yet: call loss(x, y) and then backward().")
-            for key in ("weight", "bias"):
-                named.append((f"linear{number}.{key}", layer.grads[key]))
-        return named
+        if any(not layer.grads for layer in self._linears()):
+            raise RuntimeError("No gradients yet: call loss(x, y) and then backward().")
+        return [(f"linear{number}.{key}", layer.grads[key])
+                for number, layer in enumerate(self._linears(), start=1)
+                for key in ("weight", "bias")]
 
     def sgd_step(self, lr):
         """One step of gradient descent: every parameter moves by −lr × its gradient."""
+        self.named_gradients()  # raises a clear error if backward() has not run
         for layer in self.layers:
             for key, value in layer.params.items():
                 value -= lr * layer.grads[key]
@@ -276,8 +279,8 @@ def gradient_check(model, x, labels, eps=1e-5):
 
     ``eps`` = 1e-5 balances the two errors of a central difference in float64:
     truncation (∝ ε²) and rounding (∝ 1e-16/ε). Expect errors below 1e-6 for a
-    correct backward pass, except where a ReLU input sits exactly on its kink
-    at 0 (there the derivative does not exist and the check is meaningless).
+    correct backward pass, except where a ReLU input lies within ε of its kink
+    at 0 (the nudge then crosses the kink, where the slope jumps).
     """
     model.loss(x, labels)
     model.backward()

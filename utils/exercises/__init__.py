@@ -225,9 +225,9 @@ def expect_close(got, expected, what="your answer", rtol=1e-6, atol=1e-9, hint="
     expected = np.asarray(expected, dtype=np.float64)
     got_array = as_array(got, what)
     if got_array.shape != expected.shape:
-        if got_array.ndim == 0 and expected.ndim == 1:
-            raise Wrong(f"Given an array of {expected.size} inputs, {what} returned a single "
-                        "number instead of one value per input.",
+        if got_array.ndim == 0 and expected.ndim >= 1:
+            raise Wrong(f"{what} is a single number, but it should be an array of shape "
+                        f"{expected.shape} (one value per element).",
                         expected=f"shape {expected.shape}", got=f"shape {got_array.shape}",
                         hint=hint or "Work element-wise with NumPy operations, so the output "
                                      "has the shape of the input.")
@@ -313,7 +313,9 @@ def check(exercise_id, answer) -> Feedback:
 # Importing the notebook modules registers their exercises.
 from utils.exercises import (  # noqa: E402, F401
     nb00_welcome,
+    nb01_gradient_descent,
     nb02_backpropagation,
+    nb03_vanishing_gradients,
 )
 
 __all__ = ["check", "Feedback", "Exercise", "register", "REGISTRY", "Wrong", "NotAttempted",

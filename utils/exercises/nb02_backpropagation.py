@@ -4,7 +4,15 @@ and finding a planted bug with the gradient check."""
 import numpy as np
 
 from utils import scratch
-from utils.exercises import Exercise, Wrong, as_array, call_learner, expect_close, register
+from utils.exercises import (
+    Exercise,
+    LearnerError,
+    Wrong,
+    as_array,
+    call_learner,
+    expect_close,
+    register,
+)
 
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
 
@@ -20,7 +28,17 @@ def _linear_problem():
 def _check_linear_backward(linear_backward):
     """dL/dx = g W, dL/dW = gᵀ x, dL/db = Σ_batch g, for x (5, 4), W (3, 4), g (5, 3)."""
     x, weight, grad_out = _linear_problem()
-    result = call_learner(linear_backward, x, weight, grad_out, name="linear_backward")
+    try:
+        result = call_learner(linear_backward, x, weight, grad_out, name="linear_backward")
+    except LearnerError as error:
+        if isinstance(error.original, ValueError) and (
+                "mismatch" in str(error.original) or "broadcast" in str(error.original)):
+            raise Wrong("A matrix product or an element-wise operation got arrays whose shapes "
+                        f"do not fit ({error.original}).",
+                        hint="Here x has shape (5, 4), weight (3, 4) and grad_out (5, 3). Which "
+                             "product of them has the shape (5, 4) of x? Which has the shape "
+                             "(3, 4) of weight?") from None
+        raise
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise Wrong("linear_backward should return three arrays: (grad_x, grad_weight, "
                     "grad_bias).", got=f"{type(result).__name__}"
@@ -46,7 +64,7 @@ def _check_linear_backward(linear_backward):
                  hint="dL/dW = grad_outᵀ · x, i.e. grad_out.T @ x.")
     expect_close(grad_bias, grad_out.sum(axis=0), what="grad_bias",
                  hint="dL/db = grad_out summed over the batch: grad_out.sum(axis=0).")
-    return ("Three matrix products are the whole backward pass of a Linear layer — "
+    return ("Two matrix products and a sum are the whole backward pass of a Linear layer — "
             "the same formulas as scratch.Linear.backward.")
 
 
@@ -58,9 +76,9 @@ register(Exercise(
     wrong_answers=[
         ("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0))),
         ("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0))),
-        ("grad_x with the transposed weight",
-         lambda x, w, g: (g @ w.T if g.shape[1] == w.shape[1] else x * 0, g.T @ x,
-                          g.sum(axis=0))),
+        ("grad_x with the transposed weight", lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0))),
+        ("element-wise instead of a matrix product", lambda x, w, g: (g * w, g.T @ x,
+                                                                      g.sum(axis=0))),
         ("grad_x divided by the batch size", lambda x, w, g: (g @ w / len(x), g.T @ x,
                                                                g.sum(axis=0))),
         ("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0))),
@@ -144,10 +162,14 @@ _BUGGY_PARAMETER = "linear2.bias"
 
 def _check_buggy_parameter(buggy_parameter):
     names = [name for name, _ in scratch.MLP([2, 8, 8, 3]).named_parameters()]
+    if isinstance(buggy_parameter, dict):
+        raise Wrong("buggy_parameter is the whole report; it should be one name from it.",
+                    hint="Pick the name with the largest error: max(report, key=report.get).")
     if not isinstance(buggy_parameter, str):
         raise Wrong(f"buggy_parameter should be the parameter's name as text, e.g. "
-                    f"{names[0]!r}; got a {type(buggy_parameter).__name__}.",
+                    f"{names[0]!r}; got a value of type {type(buggy_parameter).__name__}.",
                     hint="Copy the name from the gradient-check report, in quotes.")
+    buggy_parameter = buggy_parameter.strip().lower()  # forgive stray spaces and capitals
     if buggy_parameter not in names:
         raise Wrong(f"{buggy_parameter!r} is not a parameter of this network.",
                     expected=f"one of {names}", hint="Copy the name from the report.")
@@ -179,6 +201,7 @@ register(Exercise(
         ("the layer's weight instead of its bias", "linear2.weight"),
         ("a name that does not exist", "layer2.bias"),
         ("a number", 2),
+        ("the whole report", {"linear2.bias": 0.97}),
     ],
     solution_context=_context_of_2_3,
 ))

@@ -1,0 +1,54 @@
+"""The gradient-norm explorer of notebook 03 (utils.widgets)."""
+
+import matplotlib.pyplot as plt
+import pytest
+
+from utils import widgets
+
+
+def test_sigmoid_vanishes_and_deeper_is_worse():
+    shallow = widgets.gradient_norm_explorer(depth=4, activation="sigmoid")
+    deep = widgets.gradient_norm_explorer(depth=12, activation="sigmoid")
+    assert len(deep.norms) == 12
+    assert deep.ratio < shallow.ratio < 1
+    assert deep.finding().startswith("Vanishing")
+
+
+def test_relu_with_he_init_is_healthy_and_large_init_explodes():
+    he = widgets.gradient_norm_explorer(10, "relu", "He (Kaiming) normal")
+    large = widgets.gradient_norm_explorer(10, "relu", "large: N(0, 1)")
+    assert he.finding().startswith("Healthy")
+    assert large.finding().startswith("Exploding")
+
+
+def test_the_explorer_draws_on_the_given_axes():
+    fig, ax = plt.subplots()
+    result = widgets.gradient_norm_explorer(depth=5, ax=ax)
+    assert len(ax.lines) == 1 and ax.get_yscale() == "log"
+    assert result.finding() in ax.get_title()
+    plt.close(fig)
+
+
+def test_same_settings_same_result():
+    assert widgets.gradient_norm_explorer(6).ratio == widgets.gradient_norm_explorer(6).ratio
+
+
+def test_widget_moves_update_the_result():
+    explorer = widgets.gradient_norm_widget()
+    depth_control = explorer.children[0]
+    depth_control.value = 4
+    first = explorer.result.ratio
+    depth_control.value = 14
+    assert explorer.result.ratio < first
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"depth": 0}, "depth must be a whole number from 1 to 100"),
+    ({"depth": 2.5}, "depth must be"),
+    ({"activation": "swish"}, "Unknown activation 'swish'; the explorer offers"),
+    ({"init": "he"}, "Unknown init 'he'; the explorer offers"),
+])
+def test_bad_input_is_explained(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.gradient_norm_explorer(**kwargs)

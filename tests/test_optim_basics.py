@@ -1,0 +1,134 @@
+"""utils.optim_basics: gradient descent, the test functions and the linear-regression gradient."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from utils import optim_basics as ob
+
+
+def central_gradient(f, point, h=1e-6):
+    point = np.asarray(point, dtype=np.float64)
+    gradient = np.zeros_like(point)
+    for i in range(point.size):
+        step = np.zeros_like(point)
+        step[i] = h
+        gradient[i] = (f(*(point + step)) - f(*(point - step))) / (2 * h)
+    return gradient
+
+
+def test_one_dimensional_run_follows_the_formula():
+    path = ob.gradient_descent(lambda x: 4.0 * x, 1.0, lr=0.2, steps=10)
+    assert path.shape == (11,)
+    np.testing.assert_allclose(path, (1 - 0.2 * 4.0) ** np.arange(11))
+
+
+def test_vector_run_has_one_row_per_point_and_leaves_x0_alone():
+    x0 = np.array([-4.0, 1.0])
+    path = ob.gradient_descent(ob.quadratic_grad, x0, lr=0.01, steps=5)
+    assert path.shape == (6, 2)
+    np.testing.assert_array_equal(x0, [-4.0, 1.0])
+    np.testing.assert_allclose(path[-1], [-4.0 * 0.99**5, 1.0 * 0.0**5])
+
+
+def test_a_diverging_run_stops_early():
+    path = ob.gradient_descent(lambda x: 4.0 * x, 1.0, lr=0.55, steps=1000)
+    assert len(path) < 1001
+    assert abs(path[-1]) > ob.DIVERGENCE_NORM and np.all(np.abs(path[:-1]) <= ob.DIVERGENCE_NORM)
+    np.testing.assert_allclose(abs(path[-1] / path[-2]), 1.2)
+
+
+def test_a_run_that_overflows_stops_at_the_first_non_finite_point():
+    path = ob.gradient_descent(lambda x: x**3, 10.0, lr=1.0, steps=50, max_norm=math.inf)
+    assert not np.isfinite(path[-1]) and np.all(np.isfinite(path[:-1]))
+
+
+def test_momentum_is_the_heavy_ball_recurrence():
+    grad = ob.quadratic_grad
+    path = ob.gradient_descent(grad, (-4.0, 1.0), lr=0.01, steps=4, momentum=0.9)
+    x, v = np.array([-4.0, 1.0]), np.zeros(2)
+    for row in path[1:]:
+        v = 0.9 * v + grad(x)
+        x = x - 0.01 * v
+        np.testing.assert_allclose(row, x)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": float("nan")}, "lr must be a finite number"),
+    ({"lr": math.inf}, "lr must be a finite number"),
+    ({"lr": 0.0}, "lr must be positive"),
+    ({"lr": -0.1}, "lr must be positive"),
+    ({"lr": "0.1"}, "lr must be a finite number"),
+    ({"steps": 0}, "steps must be a whole number ≥ 1"),
+    ({"steps": 2.5}, "steps must be a whole number"),
+    ({"steps": True}, "steps must be a whole number"),
+    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
+    ({"momentum": -0.1}, "momentum must be"),
+    ({"x0": float("nan")}, "x0 must be a finite number"),
+    ({"x0": np.ones((2, 2))}, "x0 must be a finite number or a 1-D vector"),
+])
+def test_bad_arguments_are_explained(kwargs, message):
+    arguments = {"grad_fn": lambda x: x, "x0": 1.0, "lr": 0.1, "steps": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ob.gradient_descent(**arguments)
+
+
+def test_steps_to_tolerance():
+    assert ob.steps_to_tolerance([1.0, 0.5, 0.01, 0.001], 0.0, 0.01) == 2
+    assert ob.steps_to_tolerance([1.0, 0.5], 0.0, 0.01) is None
+    assert ob.steps_to_tolerance([[3.0, 4.0], [0.3, 0.4]], (0.0, 0.0), 0.5) == 1
+
+
+@pytest.mark.parametrize("name", sorted(ob.FUNCTIONS))
+def test_gradients_match_finite_differences_and_vanish_at_the_minimum(name):
+    function = ob.FUNCTIONS[name]
+    for point in [(-1.2, 1.0), (0.3, -0.7), (2.0, 0.5)]:
+        np.testing.assert_allclose(function.grad(np.array(point)),
+                                   central_gradient(function.f, point), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(function.grad(np.array(function.minimum)), 0.0, atol=1e-12)
+    assert function.f(*function.minimum) == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(ob.FUNCTIONS))
+def test_max_curvature_is_the_largest_hessian_eigenvalue_at_the_minimum(name):
+    function = ob.FUNCTIONS[name]
+    minimum, h = np.array(function.minimum), 1e-5
+    hessian = np.column_stack([(function.grad(minimum + h * e) - function.grad(minimum - h * e))
+                               / (2 * h) for e in np.eye(2)])
+    assert np.linalg.eigvalsh(hessian)[-1] == pytest.approx(function.max_curvature, rel=1e-6)
+
+
+def test_functions_work_on_grids():
+    grid_x, grid_y = np.meshgrid(np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))
+    for function in ob.FUNCTIONS.values():
+        assert function.f(grid_x, grid_y).shape == (3, 4)
+
+
+def test_unknown_function_lists_the_accepted_names():
+    with pytest.raises(ValueError, match=r"Unknown function 'himmelblau'; accepted names: "
+                                         r"\['quadratic', 'rosenbrock'\]"):
+        ob.get_function("himmelblau")
+
+
+def test_stability_limit_on_the_bowl():
+    limit = 2 / ob.FUNCTIONS["quadratic"].max_curvature
+    below = ob.gradient_descent(ob.quadratic_grad, (-4.0, 1.0), 0.98 * limit, steps=3000)
+    above = ob.gradient_descent(ob.quadratic_grad, (-4.0, 1.0), 1.02 * limit, steps=3000)
+    assert len(below) == 3001 and np.linalg.norm(below[-1]) < 1e-6
+    assert len(above) < 3001
+
+
+def test_mse_gradient_matches_autograd():
+    rng = np.random.default_rng(0)
+    X, y, w, b = rng.normal(size=(20, 3)), rng.normal(size=20), rng.normal(size=3), 0.7
+    dw, db = ob.mse_gradient(X, y, w, b)
+    assert dw.shape == (3,) and isinstance(db, float)
+    w_t = torch.tensor(w, requires_grad=True)
+    b_t = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    loss = ((torch.tensor(X) @ w_t + b_t - torch.tensor(y)) ** 2).mean()
+    loss.backward()
+    np.testing.assert_allclose(dw, w_t.grad.numpy(), rtol=1e-12)
+    assert db == pytest.approx(b_t.grad.item(), rel=1e-12)
+    assert ob.linear_mse(X, y, w, b) == pytest.approx(loss.item(), rel=1e-12)

@@ -1,0 +1,248 @@
+"""Exercises of 01_gradient_descent: one step, the largest stable learning rate, the MSE gradient."""
+
+import numpy as np
+
+from utils.exercises import (
+    Exercise,
+    LearnerError,
+    Wrong,
+    as_array,
+    call_learner,
+    expect_close,
+    expect_number,
+    register,
+)
+
+# --- 1.1 One gradient-descent step ------------------------------------------------------
+
+_STEP_HINT = "Step against the gradient: new x = x − lr · grad_fn(x)."
+
+
+def _bowl_grad(x):
+    """Gradient of the bowl ½·Σ cᵢ·xᵢ² with curvatures cᵢ = 1, 2, 3, …: cᵢ·xᵢ."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.arange(1, x.size + 1).reshape(x.shape) * x
+
+
+def _check_gradient_step(gradient_step):
+    """Check x − lr·∇f(x) on a number and on a vector; name the usual slips."""
+    got_scalar = call_learner(gradient_step, lambda x: 4.0 * x, 1.5, 0.1, name="gradient_step")
+    got_array = as_array(got_scalar, "gradient_step(grad_fn, 1.5, 0.1)")
+    if got_array.size != 1:
+        raise Wrong("For a single number x, gradient_step should return a single number.",
+                    expected="0.9", got=f"an array of shape {got_array.shape}", hint=_STEP_HINT)
+    value = float(got_array.ravel()[0])
+    # x = 1.5, gradient 6, lr 0.1: the slips give these values.
+    slips = [
+        (2.1, "You stepped *up* the slope (x + lr·gradient): that is gradient ascent.",
+         "The gradient points uphill; subtract it: x − lr · grad_fn(x)."),
+        (-4.5, "You subtracted the whole gradient, without the learning rate.",
+         "Scale the gradient by lr before subtracting it: x − lr · grad_fn(x)."),
+        (-0.6, "You returned the step −lr·gradient, not the new point.",
+         "Add the step to x: x − lr · grad_fn(x)."),
+        (0.6, "You returned lr·gradient, not the new point.",
+         "The new point is x minus that: x − lr · grad_fn(x)."),
+        (1.5, "You returned x unchanged.", _STEP_HINT),
+        (6.0, "You returned the gradient, not the new point.", _STEP_HINT),
+        (-58.5, "You divided the gradient by the learning rate instead of multiplying.",
+         "The step is lr times the gradient: x − lr · grad_fn(x)."),
+    ]
+    for slip, message, hint in slips:
+        if np.isclose(value, slip):
+            raise Wrong(message, expected="gradient_step(lambda x: 4 * x, 1.5, 0.1) = 0.9",
+                        got=f"{value:.6g}", hint=hint)
+    expect_number(value, 0.9, what="gradient_step(lambda x: 4 * x, 1.5, 0.1)", rtol=1e-9,
+                  hint=_STEP_HINT)
+    x = np.array([1.0, -2.0, 0.5])
+    try:
+        got = call_learner(gradient_step, _bowl_grad, x, 0.25, name="gradient_step")
+    except LearnerError as error:
+        raise Wrong("gradient_step works on a number but fails on a NumPy vector "
+                    f"({type(error.original).__name__}: {error.original}).",
+                    hint="Use operations that work on whole arrays (x - lr * g), "
+                         "with no `if` or `math` function on x.") from None
+    expect_close(got, x - 0.25 * _bowl_grad(x), what="gradient_step on the vector [1, -2, 0.5]",
+                 rtol=1e-9, hint=_STEP_HINT)
+    return ("One step is all gradient descent is; the whole notebook repeats it. The sign "
+            "matters: + instead of − climbs uphill.")
+
+
+register(Exercise(
+    id="1.1",
+    title="One gradient-descent step",
+    answer_name="gradient_step",
+    checker=_check_gradient_step,
+    wrong_answers=[
+        ("gradient ascent (a plus sign)", lambda grad_fn, x, lr: x + lr * grad_fn(x)),
+        ("forgets the learning rate", lambda grad_fn, x, lr: x - grad_fn(x)),
+        ("returns the step, not the new point", lambda grad_fn, x, lr: -lr * grad_fn(x)),
+        ("divides by the learning rate", lambda grad_fn, x, lr: x - grad_fn(x) / lr),
+        ("returns x unchanged", lambda grad_fn, x, lr: x),
+        ("a gradient at the wrong point", lambda grad_fn, x, lr: x - lr * grad_fn(x - lr)),
+        ("returns the gradient itself", lambda grad_fn, x, lr: grad_fn(x)),
+        ("returns a list of both", lambda grad_fn, x, lr: [x, x - lr * grad_fn(x)]),
+    ],
+))
+
+# --- 1.2 The largest stable learning rate -------------------------------------------------
+
+_LIMIT_HINT = ("Each direction i is stable only if |1 − lr·cᵢ| < 1, that is lr < 2/cᵢ; all "
+               "directions must be stable at once, so the stiffest one (largest cᵢ) sets the "
+               "limit: 2 / max(c).")
+_LIMIT_CASES = [np.array([4.0]), np.array([1.0, 100.0]), np.array([3.0, 0.5, 12.0])]
+
+
+def _check_max_stable_lr(max_stable_lr):
+    """Compare with 2 / max(curvatures) on three quadratics; name the usual slips."""
+    for curvatures in _LIMIT_CASES:
+        shown = f"max_stable_lr([{', '.join(f'{c:g}' for c in curvatures)}])"
+        got = as_array(call_learner(max_stable_lr, curvatures, name="max_stable_lr"), shown)
+        expected = 2.0 / curvatures.max()
+        if got.size != 1:
+            if got.shape == curvatures.shape and np.allclose(got, 2.0 / curvatures):
+                raise Wrong(f"{shown} returned one learning rate per direction, 2/cᵢ.",
+                            expected=f"one number, {expected:.6g}",
+                            got=f"[{', '.join(f'{g:.4g}' for g in got.ravel())}]",
+                            hint="One learning rate serves all directions, so it must be "
+                                 "below every 2/cᵢ: take the smallest of them.")
+            raise Wrong(f"{shown} should be a single number.", expected=f"{expected:.6g}",
+                        got=f"an array of shape {got.shape}", hint=_LIMIT_HINT)
+        value = float(got.ravel()[0])
+        if curvatures.size > 1:
+            slips = [
+                (2.0 / curvatures.min(), "You used the flattest direction (the smallest "
+                 "curvature); the steepest one diverges first.", _LIMIT_HINT),
+                (2.0 / curvatures.mean(), "You used the mean curvature; the stiffest "
+                 "direction decides.", _LIMIT_HINT),
+                (2.0 / curvatures.sum(), "You used the sum of the curvatures; that is too "
+                 "cautious. Only the largest one decides.", _LIMIT_HINT),
+            ]
+        else:
+            slips = []
+        slips += [
+            (1.0 / curvatures.max(), "1 / max(c) is the learning rate that is *fastest* "
+             "along the stiffest direction (it lands on the minimum in one step), not the "
+             "largest stable one.", "Solve |1 − lr·c| < 1 for lr: the limit is twice that."),
+            (2.0 * curvatures.max(), "You multiplied by the curvature instead of dividing.",
+             "A stiffer (more curved) direction allows a *smaller* learning rate: 2 / c."),
+            (curvatures.max() / 2.0, "You computed c / 2; the limit is its reciprocal, 2 / c.",
+             _LIMIT_HINT),
+        ]
+        for slip, message, hint in slips:
+            if np.isclose(value, slip, rtol=1e-6) and not np.isclose(value, expected, rtol=1e-6):
+                raise Wrong(message, expected=f"{shown} = {expected:.6g}",
+                            got=f"{value:.6g}", hint=hint)
+        expect_number(value, expected, what=shown, rtol=1e-6, hint=_LIMIT_HINT)
+    return ("The stiffest direction sets the learning rate and the flattest sets the pace: "
+            "the larger their ratio, the more steps gradient descent needs.")
+
+
+register(Exercise(
+    id="1.2",
+    title="The largest stable learning rate",
+    answer_name="max_stable_lr",
+    checker=_check_max_stable_lr,
+    wrong_answers=[
+        ("uses the smallest curvature", lambda c: 2 / np.min(c)),
+        ("the optimal step 1/c, not the limit", lambda c: 1 / np.max(c)),
+        ("one rate per direction", lambda c: 2 / np.asarray(c)),
+        ("the mean curvature", lambda c: 2 / np.mean(c)),
+        ("multiplies instead of dividing", lambda c: 2 * np.max(c)),
+        ("c / 2", lambda c: np.max(c) / 2),
+        ("a fixed number", lambda c: 0.5),
+        ("the sum of the curvatures", lambda c: 2 / np.sum(c)),
+    ],
+))
+
+# --- 1.3 The gradient of the mean squared error -----------------------------------------
+
+_MSE_HINT = ("With the residual r = X @ w + b − y and n = len(y): dw = (2/n)·Xᵀr (X.T @ r) "
+             "and db = (2/n)·Σr.")
+
+
+def _mse_case():
+    """A small fixed regression problem: X (7, 3), y (7,), w (3,), b."""
+    rng = np.random.default_rng(2024)
+    X = rng.normal(size=(7, 3))
+    y = rng.normal(size=7)
+    w = np.array([0.5, -1.0, 2.0])
+    return X, y, w, 0.3
+
+
+def _reference_mse_gradient(X, y, w, b):
+    residual = X @ w + b - y
+    return 2 / len(y) * X.T @ residual, 2 / len(y) * residual.sum()
+
+
+def _check_mse_gradient(mse_gradient):
+    """Compare (dw, db) with the formula on a fixed problem; name the usual slips."""
+    X, y, w, b = _mse_case()
+    got = call_learner(mse_gradient, X, y, w, b, name="mse_gradient")
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        shape = f"one object of type {type(got).__name__}"
+        if isinstance(got, (tuple, list)):
+            shape = f"a {type(got).__name__} of length {len(got)}"
+        raise Wrong("mse_gradient should return a pair (dw, db).", expected="(dw, db): dw of "
+                    "shape (3,) for 3 features, db a single number", got=shape,
+                    hint="End with `return dw, db`.")
+    dw = as_array(got[0], "dw")
+    db = as_array(got[1], "db")
+    dw_ref, db_ref = _reference_mse_gradient(X, y, w, b)
+    if db.size != 1:
+        raise Wrong("db should be a single number (the bias is one number).",
+                    expected="a single number", got=f"an array of shape {db.shape}",
+                    hint="Sum the residuals over the examples: db = (2/n)·Σr.")
+    if dw.shape != dw_ref.shape:
+        raise Wrong("dw should have one entry per feature (the shape of w).",
+                    expected=f"shape {dw_ref.shape}", got=f"shape {dw.shape}",
+                    hint="Xᵀr (X.T @ r) sums over the examples and leaves one number per "
+                         "feature.")
+    db = float(db.ravel()[0])
+    n = len(y)
+    slips = [
+        (0.5, "Both are half the right size: the factor 2 from differentiating the square is "
+              "missing."),
+        (float(n), "Both are n times too large: you summed over the examples instead of "
+                   "averaging (divide by n)."),
+        (n / 2, "Both are n/2 times too large: you dropped the 1/n of the mean and the 2 of "
+                "the square."),
+        (-1.0, "Both have the wrong sign: the residual is prediction − target, X @ w + b − y."),
+    ]
+    for factor, message in slips:
+        if np.allclose(dw, factor * dw_ref) and np.isclose(db, factor * db_ref):
+            raise Wrong(message, expected=f"db = {db_ref:.6g}", got=f"db = {db:.6g}",
+                        hint=_MSE_HINT)
+    no_bias = X @ w - y
+    if np.allclose(dw, 2 / n * X.T @ no_bias) and np.isclose(db, 2 / n * no_bias.sum()):
+        raise Wrong("The bias b is missing from your residual.", expected=f"db = {db_ref:.6g}",
+                    got=f"db = {db:.6g}", hint="The prediction is X @ w + b.")
+    expect_close(dw, dw_ref, what="dw", rtol=1e-6, atol=1e-9, hint=_MSE_HINT)
+    expect_number(db, db_ref, what="db", rtol=1e-6, hint=_MSE_HINT)
+    return ("This is the gradient that every step of linear regression uses; below, PyTorch's "
+            "autograd computes the same numbers without the formula.")
+
+
+register(Exercise(
+    id="1.3",
+    title="The gradient of the mean squared error",
+    answer_name="mse_gradient",
+    checker=_check_mse_gradient,
+    wrong_answers=[
+        ("forgets the factor 2",
+         lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y))),
+        ("sums instead of averaging",
+         lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y))),
+        ("residual with the wrong sign",
+         lambda X, y, w, b: (2 / len(y) * X.T @ (y - X @ w - b), 2 * np.mean(y - X @ w - b))),
+        ("forgets the bias in the residual",
+         lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w - y), 2 * np.mean(X @ w - y))),
+        ("returns only dw", lambda X, y, w, b: 2 / len(y) * X.T @ (X @ w + b - y)),
+        ("one gradient per example for dw",
+         lambda X, y, w, b: (2 / len(y) * X * (X @ w + b - y)[:, None],
+                             2 * np.mean(X @ w + b - y))),
+        ("db per example",
+         lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w + b - y), 2 / len(y) * (X @ w + b - y))),
+        ("the loss instead of its gradient",
+         lambda X, y, w, b: (np.mean((X @ w + b - y) ** 2), np.mean((X @ w + b - y) ** 2))),
+    ],
+))

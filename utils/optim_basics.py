@@ -1,0 +1,172 @@
+"""Gradient descent from scratch: the update rule, test functions and linear regression.
+
+A few dozen lines of NumPy that notebook 01 builds on and later notebooks reuse:
+
+- ``gradient_descent(grad_fn, x0, lr, steps, momentum=0.0)``: the trajectory of
+  plain gradient descent (or heavy-ball momentum), stopped early if it diverges;
+- ``steps_to_tolerance(trajectory, minimum, tol)``: when a run first came close;
+- two 2-D test functions, an ill-conditioned quadratic bowl and Rosenbrock's
+  banana valley, each with its gradient, minimum and a box to draw it in
+  (``FUNCTIONS`` maps their names to ``TestFunction`` records);
+- ``linear_mse`` and ``mse_gradient``: the loss of linear regression and its
+  gradient, written out by hand.
+"""
+
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A run whose iterate grows beyond this norm is called diverged and stopped.
+DIVERGENCE_NORM = 1e6
+
+
+def _check_positive_finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+
+
+def _check_steps(steps):
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a whole number ≥ 1, got {steps!r}.")
+
+
+def _check_momentum(momentum):
+    if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
+            or not 0 <= momentum < 1):
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}.")
+
+
+def gradient_descent(grad_fn, x0, lr, steps, momentum=0.0, max_norm=DIVERGENCE_NORM):
+    """Run ``steps`` steps of gradient descent from ``x0``; return the visited points.
+
+    The update is ``x ← x − lr · grad_fn(x)``. With ``momentum`` β > 0 it is
+    Polyak's heavy ball: ``v ← β·v + grad_fn(x)``, ``x ← x − lr · v``.
+
+    Returns a float64 array of the points ``x_0, x_1, …``: of shape ``(k + 1,)``
+    when ``x0`` is a number, ``(k + 1, d)`` when it is a vector of ``d`` numbers.
+    Normally ``k = steps``; a run that diverges (a point that is not finite or
+    whose norm exceeds ``max_norm``) stops there, so ``k < steps`` and the last
+    row is the first point past the limit.
+    """
+    _check_positive_finite("lr", lr)
+    _check_steps(steps)
+    _check_momentum(momentum)
+    scalar = np.ndim(x0) == 0
+    x = np.atleast_1d(np.asarray(x0, dtype=np.float64)).copy()
+    if x.ndim != 1 or not np.isfinite(x).all():
+        raise ValueError(f"x0 must be a finite number or a 1-D vector of them, got {x0!r}.")
+    velocity = np.zeros_like(x)
+    points = [x.copy()]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            gradient = np.asarray(grad_fn(x[0] if scalar else x.copy()), dtype=np.float64)
+            velocity = momentum * velocity + np.reshape(gradient, x.shape)
+            x = x - lr * velocity
+            points.append(x.copy())
+            if not np.isfinite(x).all() or np.linalg.norm(x) > max_norm:
+                break
+    trajectory = np.array(points)
+    return trajectory[:, 0] if scalar else trajectory
+
+
+def steps_to_tolerance(trajectory, minimum, tol):
+    """The first step ``t`` with ``‖x_t − minimum‖ ≤ tol``, or ``None`` if none came that close."""
+    points = np.asarray(trajectory, dtype=np.float64)
+    target = np.asarray(minimum, dtype=np.float64)
+    distance = np.abs(points - target) if points.ndim == 1 else np.linalg.norm(
+        points - target, axis=1)
+    close = np.flatnonzero(distance <= tol)
+    return int(close[0]) if close.size else None
+
+
+# --- two test functions in 2-D ---------------------------------------------------------
+
+#: The quadratic bowl f(x, y) = ½(x² + κ·y²): curvature 1 along x, κ along y.
+QUADRATIC_CONDITION = 100.0
+
+
+def quadratic(x, y, condition=QUADRATIC_CONDITION):
+    """The ill-conditioned bowl ``½(x² + condition·y²)``; x and y may be arrays."""
+    return 0.5 * (np.asarray(x) ** 2 + condition * np.asarray(y) ** 2)
+
+
+def quadratic_grad(point, condition=QUADRATIC_CONDITION):
+    """The gradient ``(x, condition·y)`` of ``quadratic`` at ``point = (x, y)``."""
+    x, y = point
+    return np.array([x, condition * y], dtype=np.float64)
+
+
+def rosenbrock(x, y, a=1.0, b=100.0):
+    """Rosenbrock's banana ``(a − x)² + b·(y − x²)²``, minimum 0 at ``(a, a²)``."""
+    x, y = np.asarray(x), np.asarray(y)
+    return (a - x) ** 2 + b * (y - x**2) ** 2
+
+
+def rosenbrock_grad(point, a=1.0, b=100.0):
+    """The gradient of ``rosenbrock`` at ``point = (x, y)``."""
+    x, y = point
+    return np.array([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)],
+                    dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TestFunction:
+    """A 2-D function to minimise, with what it takes to run and draw gradient descent on it.
+
+    ``max_curvature`` is the largest eigenvalue of the Hessian at the minimum:
+    near the minimum, gradient descent is stable only for ``lr < 2 / max_curvature``.
+    """
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    name: str
+    f: Callable
+    grad: Callable
+    minimum: tuple
+    max_curvature: float
+    xlim: tuple
+    ylim: tuple
+
+
+FUNCTIONS = {
+    "quadratic": TestFunction("quadratic", quadratic, quadratic_grad, (0.0, 0.0),
+                              QUADRATIC_CONDITION, (-4.5, 4.5), (-1.5, 1.5)),
+    # The Hessian at (1, 1) is [[802, -400], [-400, 200]]; its largest eigenvalue:
+    "rosenbrock": TestFunction("rosenbrock", rosenbrock, rosenbrock_grad, (1.0, 1.0),
+                               float(np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])[-1]),
+                               (-2.0, 2.0), (-1.0, 3.0)),
+}
+
+
+def get_function(name) -> TestFunction:
+    """The test function called ``name``; an unknown name raises ``ValueError`` listing them."""
+    if name not in FUNCTIONS:
+        raise ValueError(f"Unknown function {name!r}; accepted names: {sorted(FUNCTIONS)}.")
+    return FUNCTIONS[name]
+
+
+# --- linear regression -----------------------------------------------------------------
+
+
+def linear_mse(X, y, w, b):
+    """Mean squared error of the linear model ``X @ w + b`` against targets ``y``.
+
+    ``X`` has shape ``(n, d)``, ``y`` shape ``(n,)``, ``w`` shape ``(d,)``, ``b`` is a number.
+    """
+    residual = X @ w + b - y
+    return float(np.mean(residual**2))
+
+
+def mse_gradient(X, y, w, b):
+    """The gradient ``(dw, db)`` of ``linear_mse`` with respect to ``w`` and ``b``.
+
+    With the residual ``r = X @ w + b − y``: ``dw = (2/n) Xᵀ r`` and ``db = (2/n) Σ r``.
+    """
+    residual = X @ w + b - y
+    n = len(y)
+    return 2.0 / n * (X.T @ residual), 2.0 / n * float(np.sum(residual))

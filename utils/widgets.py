@@ -1,0 +1,352 @@
+"""Explorers: each a pure function that computes and draws, wrapped by an ipywidgets UI.
+
+The pure function does the work and can be called (and tested) without any
+widget; the UI only turns slider values into its arguments and shows its
+figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
+
+- ``gradient_descent_explorer(lr, x0, y0, steps, function, momentum, ax)``:
+  run gradient descent on a 2-D test function and draw the path over its
+  contours; ``gradient_descent_widget()`` is its UI (notebook 01).
+- ``gradient_norm_explorer(depth, activation, init, ax)``: the per-layer
+  gradient norms of a fresh MLP on the digits; ``gradient_norm_widget()`` is
+  its UI (notebook 03).
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from utils.optim_basics import _check_momentum, _check_steps, get_function
+from utils.optim_basics import gradient_descent as _gradient_descent
+from utils.optim_basics import steps_to_tolerance as _steps_to_tolerance
+
+#: Colours of the course style (Okabe–Ito): the path and the minimum's marker.
+PATH_COLOUR = "#D55E00"
+MINIMUM_COLOUR = "#009E73"
+
+
+@dataclass
+class ExplorerResult:
+    """What one run of the gradient-descent explorer computed.
+
+    ``trajectory`` holds the visited points, shape ``(k + 1, 2)``; ``k`` is
+    ``steps`` unless the run diverged and was stopped early. ``losses`` holds
+    the function's value at each point. ``steps_to_tolerance`` is the first
+    step within ``tol`` of the minimum, or ``None``.
+    """
+
+    function: str
+    lr: float
+    momentum: float
+    steps: int
+    tol: float
+    trajectory: np.ndarray
+    losses: np.ndarray
+    diverged: bool
+    steps_to_tolerance: int | None
+    minimum: tuple
+
+    @property
+    def final_point(self) -> np.ndarray:
+        return self.trajectory[-1]
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+    @property
+    def distance_to_minimum(self) -> float:
+        return float(np.linalg.norm(self.final_point - np.asarray(self.minimum)))
+
+    def finding(self) -> str:
+        """One line that says how the run went, e.g. for a figure's title."""
+        if self.diverged:
+            return f"diverged: stopped after {len(self.trajectory) - 1} steps"
+        if self.steps_to_tolerance is not None:
+            return f"within {self.tol:g} of the minimum after {self.steps_to_tolerance} steps"
+        return (f"after {self.steps} steps still {self.distance_to_minimum:.3g} "
+                "from the minimum")
+
+    def __repr__(self):
+        setting = f"lr={self.lr:.4g}" + (f", momentum={self.momentum:g}" if self.momentum else "")
+        return (f"ExplorerResult({self.function}, {setting}: {self.finding()}; "
+                f"final loss {self.final_loss:.4g})")
+
+
+def _check_finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+
+
+def _view_box(function, start):
+    """The function's drawing box, widened to show the starting point with a margin."""
+    (x_low, x_high), (y_low, y_high) = function.xlim, function.ylim
+    x_margin, y_margin = 0.05 * (x_high - x_low), 0.05 * (y_high - y_low)
+    return ((min(x_low, start[0] - x_margin), max(x_high, start[0] + x_margin)),
+            (min(y_low, start[1] - y_margin), max(y_high, start[1] + y_margin)))
+
+
+def draw_contours(ax, f, xlim, ylim, minimum=None, levels=14, decades=4):
+    """Draw contour lines of ``f(x, y)`` over a box, log-spaced, and mark ``minimum``.
+
+    ``f`` must accept NumPy arrays (it is evaluated on a grid). The levels
+    span ``decades`` powers of ten below the largest value in the box, so the
+    valley floor shows as well as the steep walls.
+    """
+    import matplotlib.pyplot as plt
+
+    grid_x, grid_y = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
+    values = f(grid_x, grid_y)
+    top = float(np.max(values))
+    level_values = np.logspace(math.log10(top) - decades, math.log10(top), levels)
+    greys = plt.get_cmap("Greys")(np.linspace(0.8, 0.35, levels))  # darker towards the minimum
+    ax.contour(grid_x, grid_y, values, levels=level_values, colors=greys, linewidths=0.8)
+    if minimum is not None:
+        ax.plot(*minimum, marker="*", markersize=14, color=MINIMUM_COLOUR,
+                markeredgecolor="black", linestyle="none", label="minimum", zorder=5)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linewidth=1.2):
+    """Draw a gradient-descent path (its points joined in order) and mark its start."""
+    trajectory = np.asarray(trajectory)
+    style = {"marker": "o", "markersize": 2.5} if markers else {}
+    ax.plot(trajectory[:, 0], trajectory[:, 1], color=color, linewidth=linewidth, label=label,
+            zorder=3, **style)
+    ax.plot(*trajectory[0], marker="o", markersize=8, color="black", linestyle="none", zorder=4)
+
+
+def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=0.0, tol=1e-3,
+                              ax=None):
+    """Run gradient descent on a 2-D test function from ``(x0, y0)``; draw it on ``ax``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate (finite, > 0).
+    x0, y0 : float
+        The starting point.
+    steps : int
+        How many steps to take (≥ 1); a diverging run stops early.
+    function : str
+        ``"quadratic"`` (the bowl ½(x² + 100·y²)) or ``"rosenbrock"``.
+    momentum : float
+        Heavy-ball momentum β in [0, 1); 0 is plain gradient descent.
+    tol : float
+        A run has converged when it is within ``tol`` of the minimum.
+    ax : matplotlib axes, optional
+        Where to draw the contours and the path; ``None`` only computes.
+
+    Returns an ``ExplorerResult``. Invalid arguments raise ``ValueError``.
+    """
+    if not isinstance(function, str):
+        raise ValueError(f"function must be a name such as 'quadratic', got {function!r}.")
+    test_function = get_function(function)
+    _check_finite("lr", lr)
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr!r}.")
+    _check_finite("x0", x0)
+    _check_finite("y0", y0)
+    _check_steps(steps)
+    _check_momentum(momentum)
+    _check_finite("tol", tol)
+    trajectory = _gradient_descent(test_function.grad, np.array([x0, y0], dtype=np.float64),
+                                   lr, int(steps), momentum=momentum)
+    diverged = len(trajectory) < steps + 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses = test_function.f(trajectory[:, 0], trajectory[:, 1])
+    result = ExplorerResult(
+        function=function, lr=float(lr), momentum=float(momentum), steps=int(steps),
+        tol=float(tol), trajectory=trajectory, losses=np.asarray(losses, dtype=np.float64),
+        diverged=diverged,
+        steps_to_tolerance=_steps_to_tolerance(trajectory, test_function.minimum, tol),
+        minimum=test_function.minimum)
+    if ax is not None:
+        xlim, ylim = _view_box(test_function, (x0, y0))
+        draw_contours(ax, test_function.f, xlim, ylim, minimum=test_function.minimum)
+        draw_path(ax, trajectory, label="gradient descent" if not momentum
+                  else f"momentum β = {momentum:g}", markers=len(trajectory) <= 2000)
+        setting = f"lr = {lr:.3g}" + (f", β = {momentum:g}" if momentum else "")
+        ax.set_title(f"{function}, {setting}:\n{result.finding()}")
+        ax.legend(loc="lower right", fontsize=9)
+    return result
+
+
+#: Starting settings of the widget for each function.
+WIDGET_DEFAULTS = {
+    "quadratic": {"lr": 0.018, "x0": -4.0, "y0": 1.0, "steps": 500},
+    "rosenbrock": {"lr": 0.001, "x0": -1.5, "y0": 2.0, "steps": 2000},
+}
+
+
+def gradient_descent_widget(function="quadratic", momentum=0.0):
+    """The explorer's UI: sliders for the learning rate, start and steps; returns ``interactive``.
+
+    The controls, in order (``widget.children``): log₁₀ of the learning
+    rate, x0, y0, steps, the function, momentum, then the output. Setting a
+    control's ``value`` redraws; ``widget.result`` is the latest
+    ``ExplorerResult``. Choosing another function resets the learning rate,
+    the start and the number of steps to that function's defaults
+    (``WIDGET_DEFAULTS``).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    defaults = WIDGET_DEFAULTS[get_function(function).name]
+
+    def show(log10_lr, x0, y0, steps, function, momentum):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        result = gradient_descent_explorer(10.0**log10_lr, x0, y0, steps, function=function,
+                                           momentum=momentum, ax=ax)
+        plt.show()
+        plt.close(fig)
+        return result
+
+    slider = {"continuous_update": False}
+    controls = {
+        "log10_lr": widgets.FloatSlider(value=math.log10(defaults["lr"]), min=-4.0, max=0.0,
+                                        step=0.05, description="log₁₀ lr",
+                                        readout_format=".2f", **slider),
+        "x0": widgets.FloatSlider(value=defaults["x0"], min=-4.5, max=4.5, step=0.1,
+                                  description="x0", **slider),
+        "y0": widgets.FloatSlider(value=defaults["y0"], min=-1.5, max=3.0, step=0.1,
+                                  description="y0", **slider),
+        "steps": widgets.IntSlider(value=defaults["steps"], min=1, max=5000, step=1,
+                                   description="steps", **slider),
+        "function": widgets.Dropdown(options=sorted(WIDGET_DEFAULTS), value=function,
+                                     description="function"),
+        "momentum": widgets.FloatSlider(value=momentum, min=0.0, max=0.95, step=0.05,
+                                        description="momentum β", **slider),
+    }
+
+    def reset_for_function(change):
+        """A new function starts from its own sensible learning rate, start and steps."""
+        settings = WIDGET_DEFAULTS[change["new"]]
+        controls["log10_lr"].value = math.log10(settings["lr"])
+        for name in ("x0", "y0", "steps"):
+            controls[name].value = settings[name]
+
+    # Registered before `interactive` adds its own observers, so it runs first.
+    controls["function"].observe(reset_for_function, names="value")
+    return widgets.interactive(show, **controls)
+
+
+# --- Notebook 03: per-layer gradient norms ------------------------------------------------
+
+#: The choices of the gradient-norm explorer (notebook 03).
+EXPLORER_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+EXPLORER_INITS = {
+    "standard: U[±1/√n] (PyTorch's default)": ("glorot_standard", None),
+    "Xavier/Glorot normalized": ("xavier_uniform", None),
+    "He (Kaiming) normal": ("he_normal", None),
+    "large: N(0, 1)": ("normal", 1.0),
+}
+
+
+STANDARD_INIT = next(iter(EXPLORER_INITS))
+
+
+@dataclass
+class GradientNormResult:
+    """What one run of the gradient-norm explorer measured."""
+
+    depth: int
+    activation: str
+    init: str
+    norms: np.ndarray  # ‖∂L/∂z‖ at the output of hidden layers 1 … depth
+    ratio: float  # first hidden layer / last hidden layer
+
+    def finding(self) -> str:
+        """One sentence on what the plot shows."""
+        if not np.isfinite(self.ratio) or self.ratio == 0:
+            return "The gradient underflowed or overflowed: nothing useful reaches layer 1."
+        if self.ratio < 1e-3:
+            return f"Vanishing: layer 1 gets {self.ratio:.1e} of the last layer's gradient."
+        if self.ratio > 1e3:
+            return f"Exploding: layer 1 gets {self.ratio:.1e} times the last layer's gradient."
+        return f"Healthy: layer 1 gets {self.ratio:.2g} times the last layer's gradient."
+
+
+_EXPLORER_BATCH = {}
+
+
+def _explorer_batch():
+    """512 training digits as float64 tensors (cached: the explorer redraws often)."""
+    if "x" not in _EXPLORER_BATCH:
+        import torch
+
+        from utils.data import digits_split
+
+        split = digits_split()
+        _EXPLORER_BATCH["x"] = torch.as_tensor(split.x_train[:512], dtype=torch.float64)
+        _EXPLORER_BATCH["y"] = torch.as_tensor(split.y_train[:512])
+    return _EXPLORER_BATCH["x"], _EXPLORER_BATCH["y"]
+
+
+def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, seed=0,
+                           ax=None):
+    """Per-layer gradient norms of a freshly initialized MLP on 512 digits, drawn on ``ax``.
+
+    The norm of ∂L/∂z (the gradient reaching each hidden layer's output) is
+    measured in float64, so that even tiny gradients are not rounded to zero.
+    ``init`` is one of the keys of ``EXPLORER_INITS`` (default: the standard init).
+    """
+    init = STANDARD_INIT if init is None else init
+    import torch
+    import torch.nn.functional as F
+
+    from utils.gradflow import GradFlow
+    from utils.nets import make_mlp
+
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or not 1 <= depth <= 100:
+        raise ValueError(f"depth must be a whole number from 1 to 100, got {depth!r}.")
+    if activation not in EXPLORER_ACTIVATIONS:
+        raise ValueError(f"Unknown activation {activation!r}; the explorer offers "
+                         f"{', '.join(repr(a) for a in EXPLORER_ACTIVATIONS)}.")
+    if init not in EXPLORER_INITS:
+        raise ValueError(f"Unknown init {init!r}; the explorer offers "
+                         f"{', '.join(repr(i) for i in EXPLORER_INITS)}.")
+    init_name, init_std = EXPLORER_INITS[init]
+    x, y = _explorer_batch()
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    model = make_mlp(64, 10, depth=depth, width=width, activation=activation, init=init_name,
+                     init_std=init_std).double()
+    torch.random.set_rng_state(state)
+    with GradFlow(model, keep_samples=False) as flow:
+        F.cross_entropy(model(x), y).backward()
+    norms = np.array([r.output_grad_norm for r in flow.layers(kind="weights")][:depth])
+    ratio = float(norms[0] / norms[-1]) if norms[-1] > 0 else float("nan")
+    result = GradientNormResult(depth, activation, init, norms, ratio)
+    if ax is not None:
+        ax.semilogy(range(1, depth + 1), np.maximum(norms, 1e-300), marker="o")
+        ax.set(xlabel="hidden layer (1 = next to the input)",
+               ylabel="‖∂L/∂z‖ (log scale)",
+               title=f"{activation}, {init.split(':')[0]}, depth {depth}\n{result.finding()}")
+    return result
+
+
+def gradient_norm_widget():
+    """The explorer of notebook 03: depth, activation and init redraw the gradient profile."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(depth, activation, init):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        result = gradient_norm_explorer(depth, activation, init, ax=ax)
+        plt.show()
+        return result
+
+    return widgets.interactive(
+        show,
+        depth=widgets.IntSlider(value=10, min=2, max=30, step=1, description="depth"),
+        activation=widgets.Dropdown(options=list(EXPLORER_ACTIVATIONS), value="sigmoid",
+                                    description="activation"),
+        init=widgets.Dropdown(options=list(EXPLORER_INITS), value=STANDARD_INIT,
+                              description="init", layout=widgets.Layout(width="420px")),
+    )
