@@ -316,6 +316,8 @@ from utils.exercises import (  # noqa: E402, F401
     nb01_gradient_descent,
     nb02_backpropagation,
     nb03_vanishing_gradients,
+    nb04_activation_functions,
+    nb05_weight_initialization,
 )
 
 __all__ = ["check", "Feedback", "Exercise", "register", "REGISTRY", "Wrong", "NotAttempted",

@@ -1,0 +1,1 @@
+"""Exercises of 04_activation_functions (registered by the notebook's author)."""

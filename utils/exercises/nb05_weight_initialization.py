@@ -1,0 +1,1 @@
+"""Exercises of 05_weight_initialization (registered by the notebook's author)."""
