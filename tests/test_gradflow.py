@@ -194,3 +194,42 @@ def test_overhead_measurement(batch):
     plain, watched = gradflow.measure_overhead(model, optimizer, batch, repeats=3)
     assert plain > 0 and watched > 0
     assert all_hooks(model) == 0
+
+
+def test_frozen_weights_are_skipped_not_a_crash(batch):
+    model = net(depth=3)
+    model.hidden1.linear.weight.requires_grad_(False)
+    flow = run(model, batch)
+    assert flow.weight_grad_norms()["hidden1.linear"] is None
+    assert flow.weight_grad_norms()["hidden2.linear"] > 0
+
+
+def test_an_evaluation_pass_after_backward_does_not_hide_the_gradients(batch):
+    model = net(depth=2)
+    with gradflow.GradFlow(model) as flow:
+        F.cross_entropy(model(batch[0]), batch[1]).backward()
+        with torch.no_grad():
+            model(batch[0])
+    assert flow.layers(kind="weights")[0].output_grad_norm > 0
+
+
+def test_table_columns_line_up(batch):
+    lines = run(net(depth=2), batch).table().splitlines()
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_diagnosis_notes_what_it_cannot_see():
+    class LastStep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.RNN(3, 8, batch_first=True)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    recurrent = LastStep()
+    result = gradflow.diagnose(recurrent, (torch.randn(4, 5, 3), torch.tensor([0, 1, 0, 1])))
+    assert "hidden_state_gradients" in repr(result)
+    assert "no activation modules found" in repr(result)

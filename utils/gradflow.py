@@ -15,7 +15,11 @@ it can read, on every forward and backward pass:
   saturated values (sigmoid and tanh in their flat parts) and the fraction of
   dead units (ReLU units that are zero for every example seen).
 
-Use it as a context manager; every hook it added is removed on exit::
+Each forward pass of the whole model starts a new "step"; ``flow.layers()`` shows
+the last step that has gradients. A module used twice in one forward pass (one
+activation module shared by several layers) is recorded as one layer: give each
+layer its own module. Use it as a context manager; every hook it added is
+removed on exit::
 
     with GradFlow(model) as flow:
         loss_fn(model(x), y).backward()
@@ -39,8 +43,10 @@ WEIGHT_KINDS = ("linear", "conv", "rnn", "lstm", "gru")
 ACTIVATION_KINDS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu",
                     nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SELU: "selu"}
 #: A sigmoid or tanh output this close to its bounds is "saturated": its slope is
-#: below about 6% of the maximum (|tanh| > 0.97, sigmoid outside [0.03, 0.97]).
-SATURATION_MARGIN = 0.03
+#: below about 6% of the maximum (|tanh| > 0.97: 1 − 0.97² ≈ 0.059; sigmoid outside
+#: [0.015, 0.985]: 0.015 · 0.985 ≈ 0.059 · 1/4).
+TANH_MARGIN = 0.03
+SIGMOID_MARGIN = 0.015
 SAMPLE_SIZE = 2000  # values kept per layer and step for histograms
 
 
@@ -138,8 +144,8 @@ class GradFlow:
         self._handles.append(self.model.register_forward_pre_hook(self._start_step))
         for name, module in self.watched:
             self._handles.append(module.register_forward_hook(self._forward_hook(name, module)))
-            if _kind_of(module) in WEIGHT_KINDS:
-                weight = self._weight_of(module)
+            weight = self._weight_of(module) if _kind_of(module) in WEIGHT_KINDS else None
+            if weight is not None and weight.requires_grad:  # frozen weights get no gradient
                 self._handles.append(weight.register_post_accumulate_grad_hook(
                     self._weight_grad_hook(name, _kind_of(module))))
         if self.optimizer is not None:
@@ -201,9 +207,9 @@ class GradFlow:
         record.act_mean = values.float().mean().item()
         record.act_std = values.float().std().item() if values.numel() > 1 else 0.0
         if kind == "tanh":
-            record.saturated_fraction = (values.abs() > 1 - SATURATION_MARGIN).float().mean().item()
+            record.saturated_fraction = (values.abs() > 1 - TANH_MARGIN).float().mean().item()
         elif kind == "sigmoid":
-            outside = (values < SATURATION_MARGIN) | (values > 1 - SATURATION_MARGIN)
+            outside = (values < SIGMOID_MARGIN) | (values > 1 - SIGMOID_MARGIN)
             record.saturated_fraction = outside.float().mean().item()
         elif kind == "relu":
             units = values.reshape(values.shape[0], -1) if values.dim() > 1 else values[None]
@@ -250,8 +256,9 @@ class GradFlow:
 
     # --- results -------------------------------------------------------------------
 
-    def layers(self, step=-1, kind=None):
-        """The records of one step (default: the last), input to output.
+    def layers(self, step=None, kind=None):
+        """The records of one step, input to output (default: the last step with
+        gradients, so an evaluation pass after ``backward()`` does not hide them).
 
         ``kind`` filters: ``"weights"`` for layers with weights, ``"activations"``
         for activation modules, or a single kind such as ``"tanh"``.
@@ -259,6 +266,11 @@ class GradFlow:
         if not self.steps:
             raise ValueError("Nothing recorded yet: run a forward and backward pass inside "
                              "`with GradFlow(model) as flow:`.")
+        if step is None:
+            with_gradients = [i for i, s in enumerate(self.steps)
+                              if any(r.output_grad_norm is not None or r.weight_grad_norm
+                                     is not None for r in s.records.values())]
+            step = with_gradients[-1] if with_gradients else -1
         records = self.steps[step].records
         ordered = [records[name] for name, _ in self.watched if name in records]
         if kind == "weights":
@@ -269,7 +281,7 @@ class GradFlow:
             return [r for r in ordered if r.kind == kind]
         return ordered
 
-    def weight_grad_norms(self, step=-1):
+    def weight_grad_norms(self, step=None):
         """{layer name: ‖∂L/∂W‖} for the layers with weights, input to output."""
         return {r.name: r.weight_grad_norm for r in self.layers(step, "weights")}
 
@@ -282,13 +294,14 @@ class GradFlow:
                     ratios.setdefault(record.name, []).append(record.update_ratio)
         return ratios
 
-    def table(self, step=-1):
+    def table(self, step=None):
         """A plain-text table of one step's statistics."""
         lines = [f"{'layer':24s} {'kind':10s} {'act mean':>9s} {'act std':>8s} {'sat %':>6s} "
                  f"{'dead %':>6s} {'|dL/dW|':>9s} {'|dL/dout|':>9s}"]
 
         def fmt(value, spec):
-            return format(value, spec) if value is not None else "–"
+            width = int(spec.split(".")[0])
+            return format(value, spec) if value is not None else "–".rjust(width)
 
         for r in self.layers(step):
             lines.append(
@@ -364,7 +377,7 @@ def _short(name):
     return name.replace(".linear", "").replace(".layer", "")
 
 
-def plot_gradient_norms(flow, ax=None, label=None, step=-1):
+def plot_gradient_norms(flow, ax=None, label=None, step=None):
     """Per-layer ‖∂L/∂W‖ on a log scale, input layer on the left."""
     import matplotlib.pyplot as plt
 
@@ -375,7 +388,7 @@ def plot_gradient_norms(flow, ax=None, label=None, step=-1):
     return ax
 
 
-def plot_histograms(flow, step=-1, max_layers=8):
+def plot_histograms(flow, step=None, max_layers=8):
     """A grid: one column per activation layer, activations on top and gradients below.
 
     Each row shares its x axis, so a distribution that narrows from layer to
@@ -457,6 +470,7 @@ class Diagnosis:
     findings: list
     gradient_ratio: float  # ‖∂L/∂z‖ at the first layer / at the last layer
     flow: GradFlow
+    notes: list = field(default_factory=list)  # what the diagnosis could not look at
 
     @property
     def conditions(self):
@@ -469,10 +483,13 @@ class Diagnosis:
 
     def __repr__(self):
         if self.healthy:
-            return ("Diagnosis: no problem found. Gradient reaching the first / the last layer = "
-                    f"{self.gradient_ratio:.2g} (healthy range {VANISHING_RATIO:g} to "
-                    f"{EXPLODING_RATIO:g}); no layer saturated or dead.")
-        lines = ["Diagnosis:"] + [f"- {sentence}" for _, sentence in self.findings]
+            lines = ["Diagnosis: no problem found. Gradient reaching the first / the last layer "
+                     f"= {self.gradient_ratio:.2g} (healthy range {VANISHING_RATIO:g} to "
+                     f"{EXPLODING_RATIO:g}); no saturated or dead layer among the activation "
+                     "modules."]
+        else:
+            lines = ["Diagnosis:"] + [f"- {sentence}" for _, sentence in self.findings]
+        lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -526,9 +543,13 @@ def diagnose(model, data, loss_fn=None):
                              f"early layers will be huge. See {FIXES['exploding']}."))
     for record in flow.layers(kind="activations"):
         if record.saturated_fraction is not None and record.saturated_fraction > SATURATED_LIMIT:
+            saturated = [r for r in flow.layers(kind="activations")
+                         if r.saturated_fraction is not None
+                         and r.saturated_fraction > SATURATED_LIMIT]
+            others = f" (and {len(saturated) - 1} more layers)" if len(saturated) > 1 else ""
             findings.append(("saturated", f"Saturation: {100 * record.saturated_fraction:.0f}% "
-                             f"of the values of {record.name} sit in the flat parts of the "
-                             f"{record.kind}, where its slope is nearly 0. See "
+                             f"of the values of {record.name}{others} sit in the flat parts of "
+                             f"the {record.kind}, where its slope is nearly 0. See "
                              f"{FIXES['saturated']}."))
             break
     for record in flow.layers(kind="activations"):
@@ -537,4 +558,14 @@ def diagnose(model, data, loss_fn=None):
                              f"units of {record.name} are zero for every example, so they get "
                              f"no gradient and never recover. See {FIXES['dead']}."))
             break
-    return Diagnosis(findings, ratio, flow)
+    notes = []
+    if len(norms) < 2:
+        notes.append("fewer than two layers with weights: no gradient ratio to compare.")
+    if any(isinstance(module, RECURRENT_LAYERS) for module in model.modules()):
+        notes.append("the ratio compares layers, not time steps; to see the gradient vanish "
+                     "back through time, use hidden_state_gradients (notebook 09).")
+    if not flow.layers(kind="activations"):
+        notes.append("no activation modules found (functions such as torch.sigmoid inside "
+                     "forward are invisible to hooks), so saturation and dead units were not "
+                     "checked.")
+    return Diagnosis(findings, ratio, flow, notes)

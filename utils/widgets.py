@@ -269,7 +269,11 @@ class GradientNormResult:
             return f"Vanishing: layer 1 gets {self.ratio:.1e} of the last layer's gradient."
         if self.ratio > 1e3:
             return f"Exploding: layer 1 gets {self.ratio:.1e} times the last layer's gradient."
-        return f"Healthy: layer 1 gets {self.ratio:.2g} times the last layer's gradient."
+        if self.ratio < 0.1:
+            return f"Shrinking: layer 1 gets {self.ratio:.1e} of the last layer's gradient."
+        if self.ratio > 10:
+            return f"Growing: layer 1 gets {self.ratio:.2g} times the last layer's gradient."
+        return f"Steady: layer 1 gets {self.ratio:.2g} times the last layer's gradient."
 
 
 _EXPLORER_BATCH = {}

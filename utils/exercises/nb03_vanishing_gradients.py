@@ -2,6 +2,7 @@
 sigmoid layer, and finding the layer where learning stops."""
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -41,10 +42,12 @@ def measured_gradient_ratio(depth=PREDICTION_DEPTH, seed=0):
 
 
 def _check_prediction(predicted_ratio):
-    if isinstance(predicted_ratio, bool) or not isinstance(predicted_ratio, (int, float,
-                                                                              np.floating)):
-        raise Wrong(f"predicted_ratio should be a number, got {type(predicted_ratio).__name__}.",
-                    hint="For example: predicted_ratio = factor ** 7")
+    if hasattr(predicted_ratio, "item") and getattr(predicted_ratio, "ndim", 0) == 0:
+        predicted_ratio = predicted_ratio.item()  # a 0-d tensor or NumPy number
+    if isinstance(predicted_ratio, bool) or not isinstance(predicted_ratio, (int, float)):
+        raise Wrong(f"predicted_ratio should be one number, got a value of type "
+                    f"{type(predicted_ratio).__name__}.",
+                    hint="Compute it from the per-layer factor, e.g. with theory_factor.")
     if not predicted_ratio > 0:
         raise Wrong("A ratio of two gradient norms is positive.", got=f"{predicted_ratio}",
                     hint="Multiply the per-layer factor by itself once per step between layers.")
@@ -58,6 +61,12 @@ def _check_prediction(predicted_ratio):
     if math.isclose(predicted_ratio, per_layer ** PREDICTION_DEPTH, rel_tol=0.05):
         message = "You used 8 factors; between layer 1 and layer 8 there are only 7 steps."
         hint = "Count the steps between layers, not the layers: factor ** 7."
+    elif math.isclose(predicted_ratio, (1 / 48) ** 7, rel_tol=0.05):
+        message = "1/48 is the factor for the gradient's variance, not for its size (norm)."
+        hint = "The norm shrinks by the square root of the variance factor: √(1/48) per step."
+    elif predicted_ratio > 1:
+        message = "The gradient shrinks on its way to the input, so the ratio is below 1."
+        hint = "Multiply the per-layer factor (below 1) once per step, don't divide."
     elif math.isclose(predicted_ratio, 0.25 ** 7, rel_tol=0.05) or math.isclose(
             predicted_ratio, 0.25 ** 8, rel_tol=0.05):
         message = ("You used only the sigmoid's largest slope 1/4; the weights also scale "
@@ -82,6 +91,8 @@ register(Exercise(
         ("no decay at all", 1.0),
         ("a negative number", -1e-6),
         ("text", "1e-6"),
+        ("the variance factor", (1 / 48) ** 7),
+        ("upside down", 48 ** 3.5),
     ],
 ))
 
@@ -112,7 +123,11 @@ def _check_jacobian(sigmoid_layer_jacobian):
     if got.shape == (3, 4):
         slips = [(weight, "You returned W alone: the sigmoid's slope is missing."),
                  (_sigmoid(weight @ x + bias)[:, None] * weight,
-                  "You scaled W by σ(z) instead of its slope σ'(z).")]
+                  "You scaled W by σ(z) instead of its slope σ'(z)."),
+                 (0.25 * weight, "You used the largest slope 1/4 for every unit; the slope "
+                  "depends on each unit's input z_i = (Wx + b)_i."),
+                 (_slope(weight @ x)[:, None] * weight, "The bias is missing inside σ': "
+                  "z = Wx + b.")]
         for values, message in slips:
             if np.allclose(got, values):
                 raise Wrong(message, hint=hint)
@@ -159,6 +174,9 @@ def _check_stuck_layer(stuck_layer):
                     hint="Copy the name from the table, in quotes.")
     if isinstance(stuck_layer, str):
         stuck_layer = stuck_layer.strip().lower()
+        number = re.search(r"\d+", stuck_layer)
+        if number and "output" not in stuck_layer:  # "5", "hidden 5", "layer 5", "hidden_5"
+            stuck_layer = int(number.group())
     accepted = {f"hidden{STUCK_LAYER}", f"hidden{STUCK_LAYER}.linear",
                 f"hidden{STUCK_LAYER}.activation", STUCK_LAYER}
     if stuck_layer in accepted:
