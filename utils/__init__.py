@@ -10,6 +10,8 @@ generators, picks the device and sets the plot style. The rooms of the package:
 - ``utils.exercises``  self-checks for the exercises, with helpful feedback
 - ``utils.scratch``    a NumPy multilayer perceptron from scratch (notebook 02)
 - ``utils.optim_basics`` gradient descent on small test functions (notebook 01)
+- ``utils.activations`` activation functions and their slopes in NumPy (notebook 04)
+- ``utils.initializers`` weight initializers from scratch, Jacobian spectra (notebook 05)
 - ``utils.gradflow``   the gradient-health tool: per-layer statistics, ``diagnose``
 - ``utils.widgets``    the interactive explorers (pure functions + ipywidgets UIs)
 - ``utils.plots``      the course's plot style and figure helpers

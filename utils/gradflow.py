@@ -204,8 +204,9 @@ class GradFlow:
         return hook
 
     def _activation_stats(self, record, name, kind, values):
-        record.act_mean = values.float().mean().item()
-        record.act_std = values.float().std().item() if values.numel() > 1 else 0.0
+        high = values.to(torch.float32 if values.device.type == "mps" else torch.float64)
+        record.act_mean = high.mean().item()
+        record.act_std = high.std().item() if values.numel() > 1 else 0.0
         if kind == "tanh":
             record.saturated_fraction = (values.abs() > 1 - TANH_MARGIN).float().mean().item()
         elif kind == "sigmoid":

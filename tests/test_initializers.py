@@ -1,0 +1,239 @@
+"""utils.initializers: from-scratch initializers against torch.nn.init, and Jacobian spectra."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from utils import initializers as inits
+
+SHAPE = (384, 640)  # (fan_out, fan_in): 245,760 weights, so sample variances are within ~1%
+FAN_OUT, FAN_IN = SHAPE
+
+
+def torch_weight(init_, *args, **kwargs):
+    """A (fan_out, fan_in) weight filled by a torch.nn.init function, as float64 NumPy."""
+    weight = torch.empty(SHAPE, dtype=torch.float64)
+    init_(weight, *args, generator=torch.Generator().manual_seed(0), **kwargs)
+    return weight.numpy()
+
+
+# name, our function's keyword arguments, torch's equivalent, the variance both must have
+CASES = [
+    ("xavier_uniform", {}, lambda: torch_weight(nn.init.xavier_uniform_),
+     2 / (FAN_IN + FAN_OUT)),
+    ("xavier_uniform", {"gain": 3.0}, lambda: torch_weight(nn.init.xavier_uniform_, gain=3.0),
+     9 * 2 / (FAN_IN + FAN_OUT)),
+    ("xavier_normal", {}, lambda: torch_weight(nn.init.xavier_normal_), 2 / (FAN_IN + FAN_OUT)),
+    ("xavier_normal", {"gain": 0.5}, lambda: torch_weight(nn.init.xavier_normal_, gain=0.5),
+     0.25 * 2 / (FAN_IN + FAN_OUT)),
+    ("he_normal", {}, lambda: torch_weight(nn.init.kaiming_normal_, nonlinearity="relu"),
+     2 / FAN_IN),
+    ("kaiming_normal", {}, lambda: torch_weight(nn.init.kaiming_normal_, nonlinearity="relu"),
+     2 / FAN_IN),
+    ("he_normal", {"gain": math.sqrt(2 / 1.04)},
+     lambda: torch_weight(nn.init.kaiming_normal_, a=0.2, nonlinearity="leaky_relu"),
+     2 / 1.04 / FAN_IN),
+    ("he_uniform", {}, lambda: torch_weight(nn.init.kaiming_uniform_, nonlinearity="relu"),
+     2 / FAN_IN),
+    ("lecun_normal", {}, lambda: torch_weight(nn.init.kaiming_normal_, nonlinearity="linear"),
+     1 / FAN_IN),
+    ("orthogonal", {}, lambda: torch_weight(nn.init.orthogonal_), 1 / FAN_IN),
+    ("orthogonal", {"gain": 2.0}, lambda: torch_weight(nn.init.orthogonal_, gain=2.0),
+     4 / FAN_IN),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, reference, variance", CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_mean_and_variance_match_torch_init(name, kwargs, reference, variance):
+    ours = inits.INITIALIZERS[name](SHAPE, rng=0, **kwargs)
+    theirs = reference()
+    assert ours.shape == theirs.shape == SHAPE
+    assert ours.dtype == np.float64
+    for weights in (ours, theirs):
+        assert abs(weights.mean()) < 0.01 * math.sqrt(variance)
+        assert weights.var() == pytest.approx(variance, rel=0.02)
+    assert ours.var() / theirs.var() == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("name, reference, bound", [
+    ("xavier_uniform", lambda: torch_weight(nn.init.xavier_uniform_),
+     math.sqrt(6 / (FAN_IN + FAN_OUT))),
+    ("he_uniform", lambda: torch_weight(nn.init.kaiming_uniform_, nonlinearity="relu"),
+     math.sqrt(6 / FAN_IN)),
+])
+def test_uniform_bounds_match_torch_init(name, reference, bound):
+    ours, theirs = inits.INITIALIZERS[name](SHAPE, rng=0), reference()
+    for weights in (ours, theirs):
+        assert np.abs(weights).max() <= bound
+        assert np.abs(weights).max() > 0.999 * bound
+        # flat: a uniform's kurtosis is 1.8 (a normal's is 3)
+        assert np.mean(weights ** 4) / np.mean(weights ** 2) ** 2 == pytest.approx(1.8, abs=0.03)
+
+
+@pytest.mark.parametrize("name", ["xavier_normal", "he_normal", "lecun_normal"])
+def test_normal_initializers_are_gaussian(name):
+    weights = inits.INITIALIZERS[name](SHAPE, rng=1)
+    kurtosis = np.mean(weights ** 4) / np.mean(weights ** 2) ** 2
+    assert kurtosis == pytest.approx(3.0, abs=0.05)
+    within_one_std = np.mean(np.abs(weights) < weights.std())
+    assert within_one_std == pytest.approx(0.6827, abs=0.01)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (32, 100), (100, 32), (1, 5), (5, 1)])
+@pytest.mark.parametrize("gain", [1.0, math.sqrt(2)])
+def test_orthogonal_is_orthonormal_like_torch(shape, gain):
+    ours = inits.orthogonal(shape, gain=gain, rng=3)
+    weight = torch.empty(shape, dtype=torch.float64)
+    nn.init.orthogonal_(weight, gain=gain, generator=torch.Generator().manual_seed(3))
+    for matrix in (ours, weight.numpy()):
+        rows, cols = shape
+        gram = matrix @ matrix.T if rows <= cols else matrix.T @ matrix
+        np.testing.assert_allclose(gram, gain ** 2 * np.eye(min(shape)), atol=1e-12)
+        np.testing.assert_allclose(np.linalg.svd(matrix, compute_uv=False), gain, atol=1e-12)
+
+
+def test_orthogonal_is_uniformly_distributed():
+    """With the sign correction, no entry is biased (a plain QR biases the diagonal)."""
+    corners = [inits.orthogonal((4, 4), rng=seed)[0, 0] for seed in range(400)]
+    assert abs(np.mean(corners)) < 0.08
+    assert np.var(corners) == pytest.approx(1 / 4, abs=0.05)  # each entry has variance 1/n
+
+
+def test_he_is_lecun_times_root_two():
+    np.testing.assert_allclose(inits.he_normal(SHAPE, rng=5),
+                               math.sqrt(2) * inits.lecun_normal(SHAPE, rng=5))
+
+
+def test_fans_follow_the_linear_weight_layout():
+    assert inits.fans((10, 64)) == (64, 10)
+    assert inits.fans(nn.Linear(64, 10).weight.shape) == (64, 10)
+
+
+def test_random_generators_repeat():
+    assert np.array_equal(inits.xavier_uniform((8, 8), rng=7), inits.xavier_uniform((8, 8), rng=7))
+    generator = np.random.default_rng(7)
+    first, second = inits.he_normal((8, 8), rng=generator), inits.he_normal((8, 8), rng=generator)
+    assert not np.array_equal(first, second)  # a Generator moves on
+    np.random.seed(11)
+    a = inits.orthogonal((8, 8))
+    np.random.seed(11)
+    assert np.array_equal(a, inits.orthogonal((8, 8)))  # None: NumPy's global (seeded) state
+
+
+def test_init_weights_picks_by_name_and_default_gain():
+    np.testing.assert_allclose(inits.init_weights((6, 5), "he_normal", rng=2),
+                               inits.he_normal((6, 5), rng=2))
+    np.testing.assert_allclose(inits.init_weights((6, 5), "he_normal", gain=1.0, rng=2),
+                               inits.lecun_normal((6, 5), rng=2))
+
+
+# --- bad inputs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(inits.INITIALIZERS))
+@pytest.mark.parametrize("shape", [(3, 4, 5), (7,), 7, "3x4", (0, 4), (3, -1), (3.0, 4),
+                                   (True, 4)])
+def test_bad_shapes_are_refused(name, shape):
+    with pytest.raises(ValueError, match="shape must"):
+        inits.INITIALIZERS[name](shape)
+
+
+@pytest.mark.parametrize("name", sorted(inits.INITIALIZERS))
+@pytest.mark.parametrize("gain", [0, -1.0, float("nan"), float("inf"), "1", True, None])
+def test_non_positive_or_odd_gains_are_refused(name, gain):
+    with pytest.raises(ValueError, match="gain must be a positive number"):
+        inits.INITIALIZERS[name]((4, 4), gain=gain)
+
+
+@pytest.mark.parametrize("name", ["glorot", "He_normal", "", None, 3])
+def test_unknown_names_list_the_accepted_ones(name):
+    with pytest.raises(ValueError, match="Unknown initializer .*accepted: 'xavier_uniform', "
+                                         "'xavier_normal', 'he_normal'"):
+        inits.init_weights((4, 4), name)
+    with pytest.raises(ValueError, match="accepted"):
+        inits.apply_init(nn.Linear(4, 4), name)
+
+
+@pytest.mark.parametrize("rng", [-1, 1.5, "seed", True])
+def test_bad_random_generators_are_refused(rng):
+    with pytest.raises(ValueError, match="rng must be"):
+        inits.xavier_normal((4, 4), rng=rng)
+
+
+# --- apply_init ---------------------------------------------------------------------
+
+
+def test_apply_init_fills_every_linear_layer_and_zeroes_biases():
+    model = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                          nn.Linear(512, 10))
+    assert inits.apply_init(model, "he_normal", rng=0) is model
+    for layer in (model[0], model[2], model[4]):
+        assert torch.all(layer.bias == 0)
+        assert layer.weight.var().item() == pytest.approx(2 / layer.in_features, rel=0.1)
+    first = [p.detach().clone() for p in model.parameters()]
+    inits.apply_init(model, "he_normal", rng=0)
+    assert all(torch.equal(a, b) for a, b in zip(first, model.parameters()))
+
+
+def test_apply_init_keeps_dtype_and_gain():
+    model = nn.Linear(32, 32).double()
+    inits.apply_init(model, "orthogonal", gain=math.sqrt(2), rng=1)
+    assert model.weight.dtype == torch.float64
+    gram = model.weight @ model.weight.T
+    assert torch.allclose(gram, 2 * torch.eye(32, dtype=torch.float64), atol=1e-12)
+
+
+@pytest.mark.parametrize("model, message", [(np.eye(3), "torch.nn.Module"),
+                                             (nn.ReLU(), "no nn.Linear")])
+def test_apply_init_refuses_what_it_cannot_fill(model, message):
+    with pytest.raises(ValueError, match=message):
+        inits.apply_init(model, "he_normal")
+
+
+def test_apply_init_refuses_a_bad_gain():
+    with pytest.raises(ValueError, match="gain"):
+        inits.apply_init(nn.Linear(3, 3), "xavier_normal", gain=-2)
+
+
+# --- jacobian_singular_values ---------------------------------------------------------------
+
+
+def test_singular_values_of_one_linear_layer_are_those_of_its_weight():
+    layer = nn.Linear(7, 5).double()
+    values = inits.jacobian_singular_values(layer, torch.randn(7, dtype=torch.float64))
+    expected = np.linalg.svd(layer.weight.detach().numpy(), compute_uv=False)
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    assert values.dtype == np.float64 and np.all(np.diff(values) <= 0)
+
+
+def test_a_deep_orthogonal_linear_net_is_an_isometry():
+    model = nn.Sequential(*[nn.Linear(16, 16, bias=False) for _ in range(40)]).double()
+    inits.apply_init(model, "orthogonal", rng=0)
+    values = inits.jacobian_singular_values(model, torch.randn(1, 16, dtype=torch.float64))
+    np.testing.assert_allclose(values, 1.0, atol=1e-10)
+
+
+def test_relu_jacobian_matches_the_masked_weight():
+    torch.manual_seed(0)
+    layer = nn.Linear(6, 6, bias=False).double()
+    model = nn.Sequential(layer, nn.ReLU())
+    x = torch.randn(6, dtype=torch.float64)
+    mask = (layer(x) > 0).double()
+    expected = np.linalg.svd((mask[:, None] * layer.weight).detach().numpy(), compute_uv=False)
+    np.testing.assert_allclose(inits.jacobian_singular_values(model, x), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("model, x, message", [
+    (nn.Linear(3, 3), torch.zeros(2, 3), "ONE input"),
+    (nn.Linear(3, 3), torch.zeros(0), "ONE input"),
+    (nn.Linear(3, 3), np.zeros(3), "torch tensor"),
+    (nn.Linear(3, 3), torch.zeros(3, dtype=torch.int64), "floating-point"),
+    ("model", torch.zeros(3), "torch.nn.Module"),
+])
+def test_jacobian_refuses_bad_inputs(model, x, message):
+    with pytest.raises(ValueError, match=message):
+        inits.jacobian_singular_values(model, x)
