@@ -100,6 +100,23 @@ def test_max_curvature_is_the_largest_hessian_eigenvalue_at_the_minimum(name):
     assert np.linalg.eigvalsh(hessian)[-1] == pytest.approx(function.max_curvature, rel=1e-6)
 
 
+@pytest.mark.parametrize("point", [(1.0, 1.0), (-1.5, 2.0), (4.5, 2.0), (0.3, -0.7)])
+def test_rosenbrock_hessian_matches_finite_differences(point):
+    h = 1e-6
+    numeric = np.column_stack([(ob.rosenbrock_grad(np.array(point) + h * e)
+                                - ob.rosenbrock_grad(np.array(point) - h * e)) / (2 * h)
+                               for e in np.eye(2)])
+    np.testing.assert_allclose(ob.rosenbrock_hessian(point), numeric, rtol=1e-5, atol=1e-3)
+
+
+def test_rosenbrock_curvature_grows_away_from_the_minimum():
+    largest = {point: np.linalg.eigvalsh(ob.rosenbrock_hessian(point))[-1]
+               for point in [(1.0, 1.0), (-1.5, 2.0), (4.5, 2.0)]}
+    assert largest[(1.0, 1.0)] < largest[(-1.5, 2.0)] < largest[(4.5, 2.0)]
+    far = ob.gradient_descent(ob.rosenbrock_grad, (4.5, 2.0), lr=0.001, steps=100)
+    assert len(far) <= 6  # diverged (and stopped) within 5 steps
+
+
 def test_functions_work_on_grids():
     grid_x, grid_y = np.meshgrid(np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))
     for function in ob.FUNCTIONS.values():
@@ -132,3 +149,129 @@ def test_mse_gradient_matches_autograd():
     np.testing.assert_allclose(dw, w_t.grad.numpy(), rtol=1e-12)
     assert db == pytest.approx(b_t.grad.item(), rel=1e-12)
     assert ob.linear_mse(X, y, w, b) == pytest.approx(loss.item(), rel=1e-12)
+
+
+# --- minibatch SGD for linear regression --------------------------------------------------
+
+
+def regression_data(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, X @ np.array([1.5, -0.7]) + 0.3 + rng.normal(0, 0.1, size=n)
+
+
+def test_minibatch_sgd_with_one_batch_is_full_batch_gradient_descent():
+    X, y = regression_data()
+    w, b, record = ob.minibatch_sgd(X, y, lr=0.1, epochs=3, batch_size=len(y),
+                                    rng=np.random.default_rng(0))
+    w_gd, b_gd = np.zeros(2), 0.0
+    for _ in range(3):
+        dw, db = ob.mse_gradient(X, y, w_gd, b_gd)
+        w_gd, b_gd = w_gd - 0.1 * dw, b_gd - 0.1 * db
+    np.testing.assert_allclose(w, w_gd, rtol=1e-12)
+    assert b == pytest.approx(b_gd, rel=1e-12)
+    assert record["params"].shape == (3, 3) and record["full_loss"].shape == (3,)
+    np.testing.assert_allclose(record["params"][-1], np.append(w, b))
+
+
+def test_minibatch_sgd_takes_one_step_per_minibatch_and_ends_near_least_squares():
+    X, y = regression_data()
+    w, b, record = ob.minibatch_sgd(X, y, lr=0.1, epochs=10, batch_size=25,
+                                    rng=np.random.default_rng(1))
+    assert len(record["batch_loss"]) == 10 * 5  # 120 / 25: four full minibatches and one of 20
+    exact = np.linalg.lstsq(np.column_stack([X, np.ones(len(y))]), y, rcond=None)[0]
+    assert np.linalg.norm(np.append(w, b) - exact) < 0.05
+    assert record["full_loss"][-1] < 1.1 * ob.linear_mse(X, y, exact[:2], exact[2])
+
+
+def test_minibatch_sgd_shuffles_with_the_given_generator():
+    X, y = regression_data()
+    runs = [ob.minibatch_sgd(X, y, 0.1, 2, 10, np.random.default_rng(seed))[2]["params"]
+            for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": 0.0}, "lr must be positive"),
+    ({"epochs": 0}, "epochs must be a whole number ≥ 1"),
+    ({"batch_size": 2.5}, "batch_size must be a whole number"),
+])
+def test_minibatch_sgd_bad_arguments(kwargs, message):
+    X, y = regression_data()
+    arguments = {"lr": 0.1, "epochs": 1, "batch_size": 10, "rng": np.random.default_rng(0),
+                 **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ob.minibatch_sgd(X, y, **arguments)
+
+
+# --- notebook 01's exercise checks accept correct answers in any reasonable form ----------
+# (tests/test_exercises.py runs the reference solutions and the typical wrong answers)
+
+
+def test_check_1_1_accepts_float32_and_torch_answers():
+    from utils.exercises import check
+
+    def float32_step(grad_fn, x, lr):
+        return np.float32(x) - np.float32(lr) * np.asarray(grad_fn(x), dtype=np.float32)
+
+    def torch_step(grad_fn, x, lr):
+        return torch.as_tensor(x, dtype=torch.float32) - lr * torch.as_tensor(
+            grad_fn(x), dtype=torch.float32)
+
+    for answer in (float32_step, torch_step):
+        feedback = check("1.1", answer)
+        assert feedback.correct, feedback.text()
+
+
+def test_check_1_2_names_the_slip_accurately():
+    from utils.exercises import check
+
+    assert check("1.2", lambda c: 2 / np.max(c)).correct
+    assert check("1.2", lambda c: 2 / sorted(c)[-1]).correct
+    assert "median" in check("1.2", lambda c: 2 / np.median(c)).message
+    assert "mean" in check("1.2", lambda c: 2 / np.mean(c)).message
+    assert "position" in check("1.2", lambda c: 2 / c[-1]).message
+
+
+def test_check_1_3_explains_none_and_a_returned_loss():
+    from utils.exercises import check
+
+    def loss(X, y, w, b):
+        return np.mean((X @ w + b - y) ** 2)
+
+    assert "did you forget to compute it" in check("1.3", lambda X, y, w, b: (None, None)).message
+    assert "db is None" in check("1.3", lambda X, y, w, b: (X.T @ y, None)).message
+    assert "the loss L itself" in check("1.3", loss).message
+
+
+def test_check_1_4_accepts_other_correct_loops():
+    from utils.exercises import check
+
+    def shuffled_in_place(X, y, lr, epochs, batch_size, rng):
+        w, b = np.zeros(X.shape[1]), 0.0
+        order = np.arange(len(y))
+        for _ in range(epochs):
+            rng.shuffle(order)
+            for batch in np.split(order, len(y) // batch_size):
+                dw, db = ob.mse_gradient(X[batch], y[batch], w, b)
+                w, b = w - lr * dw, b - lr * db
+        return w, b
+
+    def in_torch(X, y, lr, epochs, batch_size, rng):
+        X_t, y_t = torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+        w = torch.zeros(X.shape[1], requires_grad=True)
+        b = torch.zeros((), requires_grad=True)
+        for _ in range(epochs):
+            for batch in torch.as_tensor(rng.permutation(len(y))).split(batch_size):
+                loss = ((X_t[batch] @ w + b - y_t[batch]) ** 2).mean()
+                loss.backward()
+                with torch.no_grad():
+                    w -= lr * w.grad
+                    b -= lr * b.grad
+                w.grad, b.grad = None, None
+        return w.detach(), b.detach()
+
+    for answer in (shuffled_in_place, in_torch):
+        feedback = check("1.4", answer)
+        assert feedback.correct, feedback.text()

@@ -8,7 +8,9 @@ import pytest
 
 from utils.widgets import (
     WIDGET_DEFAULTS,
+    WIDGET_MAX_STEPS,
     ExplorerResult,
+    draw_path,
     gradient_descent_explorer,
     gradient_descent_widget,
 )
@@ -69,6 +71,7 @@ def test_drawing_on_axes():
     assert len(ax.collections) > 0  # the contour lines
     path_line = next(line for line in ax.get_lines() if line.get_label() == "gradient descent")
     assert len(path_line.get_xdata()) == len(result.trajectory)
+    assert "start" in ax.get_legend_handles_labels()[1]
     # the view widens to show a start outside the function's own box
     gradient_descent_explorer(0.001, -4.0, -1.5, 5, function="rosenbrock", ax=ax)
     assert ax.get_xlim()[0] < -4.0 and ax.get_ylim()[0] < -1.5
@@ -127,3 +130,60 @@ def test_widget_can_start_on_rosenbrock_and_refuses_unknown_names():
     assert gradient_descent_widget("rosenbrock").result.function == "rosenbrock"
     with pytest.raises(ValueError, match="accepted names"):
         gradient_descent_widget("himmelblau")
+
+
+def test_title_shows_the_learning_rate_to_four_digits():
+    """10^-1.70 = 0.01995 is below the limit 0.02: the title must not round it to 0.02."""
+    fig, ax = plt.subplots()
+    gradient_descent_explorer(10**-1.7, -4.0, 1.0, 10, ax=ax)
+    assert "lr = 0.01995" in ax.get_title()
+
+
+def test_draw_path_start_label_and_order():
+    fig, ax = plt.subplots()
+    draw_path(ax, np.array([[0.0, 0.0], [1.0, 1.0]]), label="first", zorder=2, alpha=0.5)
+    draw_path(ax, np.array([[0.0, 0.0], [0.5, 1.0]]), label="second", zorder=4, start_label=None)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["first", "start", "second"]
+    first, second = (line for line in ax.get_lines() if line.get_label() in ("first", "second"))
+    assert second.get_zorder() > first.get_zorder() and first.get_alpha() == 0.5
+
+
+def test_steps_slider_reaches_plain_gradient_descent_on_rosenbrock():
+    plain = gradient_descent_explorer(0.001, -1.5, 2.0, WIDGET_MAX_STEPS, function="rosenbrock")
+    assert plain.steps_to_tolerance is not None
+    widget = gradient_descent_widget("rosenbrock")
+    assert widget.children[3].max == WIDGET_MAX_STEPS
+    widget.children[3].value = plain.steps_to_tolerance + 5
+    assert widget.result.steps_to_tolerance == plain.steps_to_tolerance
+
+
+def test_momentum_moves_the_stability_limit_on_the_bowl():
+    """In the notebook: 0.02 is the limit without momentum; with β = 0.9 lr 0.021 converges."""
+    assert gradient_descent_explorer(0.021, -4.0, 1.0, 1000).diverged
+    fast = gradient_descent_explorer(0.021, -4.0, 1.0, 1000, momentum=0.9)
+    assert not fast.diverged and fast.steps_to_tolerance is not None
+
+
+def test_notebook_cell_pattern_works_after_the_learner_moved_every_control():
+    """Notebook 01 sets every control before it asserts, then restores the learner's own."""
+    widget = gradient_descent_widget()
+    controls = dict(zip(["log10_lr", "x0", "y0", "steps", "function", "momentum"],
+                        widget.children))
+    controls["function"].value = "rosenbrock"
+    controls["momentum"].value = 0.9
+    controls["log10_lr"].value = -1.6
+    yours = {name: control.value for name, control in controls.items()}
+
+    def set_controls(values):
+        for name in sorted(values, key=lambda name: name != "function"):
+            controls[name].value = values[name]
+        return widget.result
+
+    below = set_controls({"function": "quadratic", "momentum": 0.0, "steps": 500, "x0": -4.0,
+                          "y0": 1.0, "log10_lr": math.log10(0.019)})
+    above = set_controls({"log10_lr": math.log10(0.021)})
+    assert not below.diverged and above.diverged
+    set_controls(yours)
+    assert {name: control.value for name, control in controls.items()} == yours
+    assert widget.result.function == "rosenbrock" and widget.result.momentum == 0.9

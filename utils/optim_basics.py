@@ -7,9 +7,12 @@ A few dozen lines of NumPy that notebook 01 builds on and later notebooks reuse:
 - ``steps_to_tolerance(trajectory, minimum, tol)``: when a run first came close;
 - two 2-D test functions, an ill-conditioned quadratic bowl and Rosenbrock's
   banana valley, each with its gradient, minimum and a box to draw it in
-  (``FUNCTIONS`` maps their names to ``TestFunction`` records);
+  (``FUNCTIONS`` maps their names to ``TestFunction`` records), and
+  Rosenbrock's Hessian, whose curvature changes from place to place;
 - ``linear_mse`` and ``mse_gradient``: the loss of linear regression and its
-  gradient, written out by hand.
+  gradient, written out by hand;
+- ``minibatch_sgd``: linear regression trained by minibatch SGD, with a record
+  of every step for plotting.
 """
 
 import math
@@ -30,9 +33,9 @@ def _check_positive_finite(name, value):
         raise ValueError(f"{name} must be positive, got {value!r}.")
 
 
-def _check_steps(steps):
+def _check_steps(steps, name="steps"):
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a whole number ≥ 1, got {steps!r}.")
+        raise ValueError(f"{name} must be a whole number ≥ 1, got {steps!r}.")
 
 
 def _check_momentum(momentum):
@@ -114,6 +117,17 @@ def rosenbrock_grad(point, a=1.0, b=100.0):
                     dtype=np.float64)
 
 
+def rosenbrock_hessian(point, a=1.0, b=100.0):
+    """The matrix of second derivatives of ``rosenbrock`` at ``point = (x, y)``.
+
+    Its largest eigenvalue is the curvature across the valley: near ``point``,
+    gradient descent is stable only for ``lr < 2 / (that eigenvalue)``.
+    """
+    x, y = point
+    return np.array([[2 - 4 * b * (y - x**2) + 8 * b * x**2, -4 * b * x],
+                     [-4 * b * x, 2 * b]], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class TestFunction:
     """A 2-D function to minimise, with what it takes to run and draw gradient descent on it.
@@ -138,7 +152,7 @@ FUNCTIONS = {
                               QUADRATIC_CONDITION, (-4.5, 4.5), (-1.5, 1.5)),
     # The Hessian at (1, 1) is [[802, -400], [-400, 200]]; its largest eigenvalue:
     "rosenbrock": TestFunction("rosenbrock", rosenbrock, rosenbrock_grad, (1.0, 1.0),
-                               float(np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])[-1]),
+                               float(np.linalg.eigvalsh(rosenbrock_hessian((1.0, 1.0)))[-1]),
                                (-2.0, 2.0), (-1.0, 3.0)),
 }
 
@@ -170,3 +184,31 @@ def mse_gradient(X, y, w, b):
     residual = X @ w + b - y
     n = len(y)
     return 2.0 / n * (X.T @ residual), 2.0 / n * float(np.sum(residual))
+
+
+def minibatch_sgd(X, y, lr, epochs, batch_size, rng):
+    """Train ``X @ w + b`` by minibatch SGD from ``w = 0, b = 0``; return ``(w, b, record)``.
+
+    Every epoch shuffles the examples with ``rng.permutation`` and takes one
+    step ``(w, b) ← (w, b) − lr · ∇`` per minibatch of ``batch_size`` examples,
+    with the gradient of that minibatch alone (the last minibatch is smaller
+    when ``batch_size`` does not divide n). ``record`` holds one row per step:
+    ``"batch_loss"``, the loss of the minibatch before its step (what a
+    training log shows); ``"full_loss"``, the loss on all data after the step;
+    ``"params"``, the parameters ``(w_1, …, w_d, b)`` after the step.
+    """
+    _check_positive_finite("lr", lr)
+    _check_steps(epochs, "epochs")
+    _check_steps(batch_size, "batch_size")
+    w, b = np.zeros(X.shape[1]), 0.0
+    record = {"batch_loss": [], "full_loss": [], "params": []}
+    for _ in range(epochs):
+        order = rng.permutation(len(y))
+        for start in range(0, len(y), batch_size):
+            batch = order[start:start + batch_size]
+            record["batch_loss"].append(linear_mse(X[batch], y[batch], w, b))
+            dw, db = mse_gradient(X[batch], y[batch], w, b)
+            w, b = w - lr * dw, b - lr * db
+            record["full_loss"].append(linear_mse(X, y, w, b))
+            record["params"].append(np.append(w, b))
+    return w, b, {key: np.array(value) for key, value in record.items()}

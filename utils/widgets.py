@@ -112,13 +112,20 @@ def draw_contours(ax, f, xlim, ylim, minimum=None, levels=14, decades=4):
     ax.set_ylabel("y")
 
 
-def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linewidth=1.2):
-    """Draw a gradient-descent path (its points joined in order) and mark its start."""
+def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linewidth=1.2,
+              alpha=1.0, zorder=3, start_label="start"):
+    """Draw a gradient-descent path (its points joined in order) and mark its start.
+
+    The start is a black dot, labelled ``start_label`` in the legend (``None``:
+    not in the legend, e.g. when a second path shares the start). A larger
+    ``zorder`` draws the path on top of others.
+    """
     trajectory = np.asarray(trajectory)
     style = {"marker": "o", "markersize": 2.5} if markers else {}
     ax.plot(trajectory[:, 0], trajectory[:, 1], color=color, linewidth=linewidth, label=label,
-            zorder=3, **style)
-    ax.plot(*trajectory[0], marker="o", markersize=8, color="black", linestyle="none", zorder=4)
+            alpha=alpha, zorder=zorder, **style)
+    ax.plot(*trajectory[0], marker="o", markersize=8, color="black", linestyle="none",
+            zorder=max(zorder, 4) + 1, label=start_label)
 
 
 def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=0.0, tol=1e-3,
@@ -171,7 +178,7 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
         draw_contours(ax, test_function.f, xlim, ylim, minimum=test_function.minimum)
         draw_path(ax, trajectory, label="gradient descent" if not momentum
                   else f"momentum β = {momentum:g}", markers=len(trajectory) <= 2000)
-        setting = f"lr = {lr:.3g}" + (f", β = {momentum:g}" if momentum else "")
+        setting = f"lr = {lr:.4g}" + (f", β = {momentum:g}" if momentum else "")
         ax.set_title(f"{function}, {setting}:\n{result.finding()}")
         ax.legend(loc="lower right", fontsize=9)
     return result
@@ -182,6 +189,10 @@ WIDGET_DEFAULTS = {
     "quadratic": {"lr": 0.018, "x0": -4.0, "y0": 1.0, "steps": 500},
     "rosenbrock": {"lr": 0.001, "x0": -1.5, "y0": 2.0, "steps": 2000},
 }
+
+#: The most steps the widget's slider allows: enough for plain gradient descent to
+#: reach Rosenbrock's minimum from the default start (about 17,700 steps at lr 0.001).
+WIDGET_MAX_STEPS = 30_000
 
 
 def gradient_descent_widget(function="quadratic", momentum=0.0):
@@ -216,7 +227,7 @@ def gradient_descent_widget(function="quadratic", momentum=0.0):
                                   description="x0", **slider),
         "y0": widgets.FloatSlider(value=defaults["y0"], min=-1.5, max=3.0, step=0.1,
                                   description="y0", **slider),
-        "steps": widgets.IntSlider(value=defaults["steps"], min=1, max=5000, step=1,
+        "steps": widgets.IntSlider(value=defaults["steps"], min=1, max=WIDGET_MAX_STEPS, step=1,
                                    description="steps", **slider),
         "function": widgets.Dropdown(options=sorted(WIDGET_DEFAULTS), value=function,
                                      description="function"),
