@@ -3,6 +3,7 @@ from scratch, and predicting which deep networks stall."""
 
 import math
 import numbers
+import re
 
 import numpy as np
 
@@ -11,13 +12,31 @@ from utils.exercises import (
     Wrong,
     as_array,
     call_learner,
-    expect_number,
     register,
 )
 
 # --- 5.1 · The gain of a leaky ReLU -----------------------------------------------------
 
 LEAKY_SLOPE = 0.2
+#: A 2-decimal answer such as 1.39 counts as right: within 0.5 % of √(2/(1 + a²)).
+LEAKY_RTOL = 5e-3
+#: What torch.nn.init.calculate_gain("leaky_relu") gives with its default slope 0.01.
+_TORCH_DEFAULT_LEAKY_GAIN = math.sqrt(2 / (1 + 0.01 ** 2))
+
+
+def _as_real(value):
+    """A float from a Python number or a one-element array or tensor, else None."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+            return None
+        value = value.reshape(()).item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
 
 
 def _check_leaky_gain(leaky_gain):
@@ -25,10 +44,20 @@ def _check_leaky_gain(leaky_gain):
     hint = ("For z ~ N(0, q), a leaky ReLU keeps z² on the positive half and a²z² on the "
             "negative half: E[f(z)²] = (1 + a²)/2 · q. The weights must multiply the "
             "variance back by 2/(1 + a²); the gain is the factor on the standard deviation.")
-    if isinstance(leaky_gain, bool) or not isinstance(leaky_gain, (numbers.Real, np.floating)):
+    value = _as_real(leaky_gain)
+    if value is None:
         raise Wrong(f"leaky_gain should be a number, got {type(leaky_gain).__name__}.",
-                    expected=f"{expected:.4f}", hint=hint)
-    value = float(leaky_gain)
+                    got=repr(leaky_gain)[:80], hint=hint)
+    if not math.isfinite(value):
+        raise Wrong(f"leaky_gain is {value}, not a finite number.", hint=hint)
+    # calculate_gain("leaky_relu") without a slope (1.41414) and √2 (1.41421) are 5e-5
+    # apart: the first message applies only to an answer that is nearer the former.
+    if (math.isclose(value, _TORCH_DEFAULT_LEAKY_GAIN, rel_tol=5e-5)
+            and abs(value - _TORCH_DEFAULT_LEAKY_GAIN) < abs(value - math.sqrt(2))):
+        raise Wrong("That is torch.nn.init.calculate_gain(\"leaky_relu\") with its default "
+                    "slope 0.01; here the slope is a = 0.2.", got=f"{value:.5f}",
+                    hint="Pass the slope: calculate_gain(\"leaky_relu\", 0.2) — or, better, "
+                         "derive it: " + hint)
     slips = [
         (math.sqrt(2), "That is the gain of the plain ReLU: it ignores what the leaky ReLU "
                        "lets through on the negative side (a² of the variance there)."),
@@ -40,16 +69,25 @@ def _check_leaky_gain(leaky_gain):
         (math.sqrt((1 + LEAKY_SLOPE ** 2) / 2), "Upside down: the activation *shrinks* the "
                                                 "second moment to (1 + a²)/2 of it, so the "
                                                 "weights must *enlarge* it by the inverse."),
+        ((1 + LEAKY_SLOPE ** 2) / 2, "(1 + a²)/2 is the share of the second moment the "
+                                     "leaky ReLU *keeps*; the weights must make up for it, "
+                                     "so invert it, and take the square root for the gain."),
+        (1 / math.sqrt(1 + LEAKY_SLOPE ** 2), "The 2 is missing: a leaky ReLU keeps (1 + a²)"
+                                              "/2 of the second moment, not 1/(1 + a²)."),
         (1.0, "A gain of 1 is Xavier's (or LeCun's) choice for an activation that keeps "
               "the variance, like tanh near 0; a leaky ReLU loses part of it."),
     ]
     for value_of_slip, message in slips:
-        if math.isclose(value, value_of_slip, rel_tol=1e-3):
-            raise Wrong(message, expected=f"{expected:.4f}", got=f"{value:.4f}", hint=hint)
-    expect_number(value, expected, what="leaky_gain", rtol=1e-3, hint=hint)
-    return (f"gain = √(2/(1 + a²)) = {expected:.4f} for a = {LEAKY_SLOPE}: the same as "
-            "torch.nn.init.calculate_gain('leaky_relu', 0.2). At a = 0 it is He's √2; at "
-            "a = 1 (no nonlinearity at all) it is 1.")
+        if math.isclose(value, value_of_slip, rel_tol=LEAKY_RTOL):
+            raise Wrong(message, got=f"{value:.4f}", hint=hint)
+    if not math.isclose(value, expected, rel_tol=LEAKY_RTOL):
+        close = math.isclose(value, expected, rel_tol=0.03)
+        raise Wrong("Close, but not within 0.5 %: check the arithmetic." if close else
+                    "leaky_gain is off.", expected=f"{expected:.4f}" if close else None,
+                    got=f"{value:.4f}", hint=hint)
+    return (f"gain = √(2/(1 + a²)) = {expected:.4f} for a = {LEAKY_SLOPE} (answers within "
+            "0.5 % count): the same as torch.nn.init.calculate_gain('leaky_relu', 0.2). At "
+            "a = 0 it is He's √2; at a = 1 (no nonlinearity at all) it is 1.")
 
 
 register(Exercise(
@@ -59,11 +97,18 @@ register(Exercise(
     checker=_check_leaky_gain,
     wrong_answers=[
         ("plain ReLU gain", math.sqrt(2)),
+        ("plain ReLU gain, 2 decimals", 1.41),
+        ("calculate_gain('leaky_relu') without the slope", _TORCH_DEFAULT_LEAKY_GAIN),
+        ("the same, rounded", 1.4141),
         ("variance instead of standard deviation", 2 / 1.04),
         ("slope not squared", math.sqrt(2 / 1.2)),
         ("upside down", math.sqrt(1.04 / 2)),
+        ("the share the activation keeps", 1.04 / 2),
+        ("missing 2", 1 / math.sqrt(1.04)),
         ("Xavier's gain", 1.0),
+        ("far off", 3.0),
         ("a string", "1.39"),
+        ("an array of two", np.array([1.39, 1.39])),
     ],
 ))
 
@@ -90,13 +135,28 @@ def _check_xavier_uniform(my_xavier_uniform):
                     hint="size=(fan_out, fan_in), the layout of nn.Linear.weight.")
     if not np.isfinite(got).all():
         raise Wrong("The matrix contains NaN or infinite values.", hint=hint)
-    again = as_array(call_learner(my_xavier_uniform, FAN_IN, FAN_OUT, np.random.default_rng(0),
-                                  name=name), "the weight matrix")
-    if again.shape != got.shape or not np.array_equal(again, got):
-        raise Wrong("Two calls with the same generator seed gave different matrices: the "
-                    "function does not draw from `rng`.",
+    if got.max() == got.min():
+        raise Wrong(f"Every weight is {got.flat[0]:g}: the matrix is constant, not random.",
+                    expected=f"random values spread over [−{bound:.4f}, {bound:.4f}]",
+                    hint=hint)
+
+    def draw(seed):
+        matrix = as_array(call_learner(my_xavier_uniform, FAN_IN, FAN_OUT,
+                                       np.random.default_rng(seed), name=name),
+                          "the weight matrix")
+        return matrix if matrix.shape == got.shape else None
+
+    again, other = draw(0), draw(1)
+    if again is None or not np.array_equal(again, got):
+        raise Wrong("Two calls with generators of the same seed gave different matrices: the "
+                    "function does not draw (only) from `rng`.",
                     hint="Use the generator you are given, e.g. rng.uniform(...), not "
                          "np.random.uniform(...), so a seed reproduces the network.")
+    if other is not None and np.array_equal(other, got):
+        raise Wrong("Generators of different seeds gave the same matrix: the function ignores "
+                    "the `rng` it is given (perhaps it makes its own generator).",
+                    hint="Draw from the argument: rng.uniform(-b, b, size=(fan_out, fan_in)); "
+                         "whoever calls it chooses the seed.")
     mean, ratio = got.mean(), got.var() / variance
     largest = np.abs(got).max()
     if abs(mean) > 0.1 * bound:
@@ -123,6 +183,12 @@ def _check_xavier_uniform(my_xavier_uniform):
         (1 / 2,
          "The variance is half of what it should be: the bound needs √6, not √3 (the 2 of "
          "2/(fan_in + fan_out) times the 3 of b²/3)."),
+        ((FAN_IN + FAN_OUT) / (2 * FAN_IN),
+         "The variance is 1/fan_in: that is LeCun-uniform, bound √(3/fan_in). Glorot & "
+         "Bengio average fan_in and fan_out: bound √(6/(fan_in + fan_out))."),
+        (2,
+         "The variance is twice what it should be: that is a gain of √2 (He's, for ReLU). "
+         "Plain Xavier has gain 1: bound √(6/(fan_in + fan_out))."),
     ]
     for slip_ratio, message in slips:
         if abs(ratio / slip_ratio - 1) < 0.04:
@@ -167,6 +233,11 @@ register(Exercise(
         ("ignores rng", lambda i, o, rng: np.random.uniform(-math.sqrt(6 / (i + o)),
                                                             math.sqrt(6 / (i + o)), (o, i))),
         ("U[0, b]", lambda i, o, rng: rng.uniform(0, math.sqrt(6 / (i + o)), (o, i))),
+        ("own fixed generator", lambda i, o, rng: np.random.default_rng(0).uniform(
+            -math.sqrt(6 / (i + o)), math.sqrt(6 / (i + o)), (o, i))),
+        ("all zeros", lambda i, o, rng: np.zeros((o, i))),
+        ("LeCun-uniform", _uniform(lambda i, o: math.sqrt(3 / i))),
+        ("gain √2", _uniform(lambda i, o: math.sqrt(12 / (i + o)))),
     ],
 ))
 
@@ -193,29 +264,43 @@ _WHY = {
          "variance; the halving per layer hurts when it compounds over many layers.",
     "E": "E trains: Xavier's n·Var(w) = 1 is the right scale for tanh, whose slope is 1 "
          "near 0 — the signal is not halved at every layer.",
-    "F": "F trains: orthogonal weights with gain √2 double the second moment exactly as "
-         "ReLU halves it, like He init.",
+    "F": "F trains: in every square 128 × 128 layer, orthogonal weights with gain √2 have "
+         "n·Var(w) = 2 and double the second moment as ReLU halves it, like He init. (Only "
+         "for square layers: the first layer, 64 → 128, gets n_in·Var(w) = 1, a one-off "
+         "factor of 1/2 that does not compound.)",
 }
+
+
+_EXAMPLE = 'For example: stalls = {"A", "D"}'
+#: Words in a text answer that are not option letters: "B and C", "none".
+_FILLER_WORDS = {"AND", "NONE"}
 
 
 def _letters(answer):
     """The set of option letters in the learner's answer, or Wrong."""
     if isinstance(answer, str):
-        items = [c for c in answer.upper() if c.isalpha()]
+        # Whole tokens between non-letters: "B, C", "B and C", "{'B','C'}", "none".
+        items = [token for token in re.findall(r"[A-Za-z]+", answer.upper())
+                 if token not in _FILLER_WORDS]
+        words = sorted({token for token in items if len(token) > 1})
+        if words:
+            raise Wrong(f"Could not read {', '.join(words)} as option letters.",
+                        got=repr(answer)[:80],
+                        hint='Separate the letters, e.g. "B, D", or use a set: ' + _EXAMPLE)
     elif isinstance(answer, (set, frozenset, list, tuple)):
         items = []
         for item in answer:
             if not isinstance(item, str) or len(item.strip()) != 1:
                 raise Wrong(f"Each item should be one option letter such as \"B\", got "
-                            f"{item!r}.", hint='For example: stalls = {"A", "D"}')
+                            f"{item!r}.", hint=_EXAMPLE)
             items.append(item.strip().upper())
     else:
         raise Wrong(f"stalls should be a set of option letters, got a value of type "
-                    f"{type(answer).__name__}.", hint='For example: stalls = {"A", "D"}')
+                    f"{type(answer).__name__}.", hint=_EXAMPLE)
     unknown = sorted(set(items) - set(STALL_OPTIONS))
     if unknown:
         raise Wrong(f"Unknown option(s) {', '.join(unknown)}: the options are "
-                    f"{', '.join(STALL_OPTIONS)}.", hint='For example: stalls = {"A", "D"}')
+                    f"{', '.join(STALL_OPTIONS)}.", hint=_EXAMPLE)
     return set(items)
 
 
@@ -247,5 +332,9 @@ register(Exercise(
         ("He instead of Xavier", "A"),
         ("none", set()),
         ("unknown letter", {"B", "G"}),
+        ("text: B and D", "B and D"),
+        ("text: none", "none"),
+        ("text: a word", "B, C, maybe"),
+        ("text: letters run together", "BC"),
     ],
 ))
