@@ -6,6 +6,7 @@ import numpy as np
 from utils import activations
 from utils.exercises import (
     Exercise,
+    LearnerError,
     Wrong,
     as_array,
     call_learner,
@@ -22,12 +23,25 @@ _SLOPE_HINT = ("Leaky ReLU is x for x > 0 and slope·x otherwise, so its derivat
                "x > 0 and `slope` otherwise: np.where(x > 0, 1.0, slope).")
 
 
+def _call_elementwise(function, x, parameter, name, hint):
+    """Call the learner's element-wise function; explain `if x > 0` written for one number."""
+    try:
+        return call_learner(function, x, parameter, name=name)
+    except LearnerError as error:
+        if isinstance(error.original, ValueError) and "ambiguous" in str(error.original):
+            raise Wrong(f"`x` is a NumPy array, not a single number, so `if x > 0` (or "
+                        f"`... if x > 0 else ...`) cannot decide for all its elements at once: "
+                        f"Python raised \"{error.original}\". Use np.where, which decides "
+                        f"element by element.", hint=hint) from None
+        raise
+
+
 def _check_leaky_relu_derivative(leaky_relu_derivative):
     x = _SLOPE_INPUTS
     for slope in (0.01, 0.2):
         shown = f"leaky_relu_derivative(x, slope={slope})"
-        got = as_array(call_learner(leaky_relu_derivative, x, slope,
-                                    name="leaky_relu_derivative"), shown)
+        got = as_array(_call_elementwise(leaky_relu_derivative, x, slope,
+                                         "leaky_relu_derivative", _SLOPE_HINT), shown)
         expected = activations.leaky_relu_derivative(x, slope)
         if got.shape == x.shape:
             slips = [
@@ -40,6 +54,9 @@ def _check_leaky_relu_derivative(leaky_relu_derivative):
                  "x > 0 and `slope` for x ≤ 0."),
                 (np.where(x > 0, 1.0, -slope), "The negative side has the wrong sign: slope·x "
                  "rises with x, so its derivative is +slope."),
+                (np.where(x > 0, 1.0, slope * x), "On the negative side you returned slope·x, "
+                 "the function's value there, not its slope: the derivative of slope·x is the "
+                 "constant `slope`."),
             ]
             if slope != 0.01:
                 slips.append((activations.leaky_relu_derivative(x, 0.01),
@@ -67,6 +84,8 @@ register(Exercise(
         ("sides swapped", lambda x, slope=0.01: np.where(x > 0, slope, 1.0)),
         ("slope hard-coded", lambda x, slope=0.01: np.where(x > 0, 1.0, 0.01)),
         ("a single number", lambda x, slope=0.01: 1.0),
+        ("slope times x", lambda x, slope=0.01: np.where(x > 0, 1, slope * x)),
+        ("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope),
     ],
 ))
 
@@ -76,14 +95,15 @@ register(Exercise(
 def dead_unit_example(seed=42):
     """ReLU outputs of 200 examples × 10 units: units 0–2 are dead (zero for every
     example); unit 3 is active for one example only, late in the set; unit 4 is
-    active for 2 % of the examples; ten examples make every unit zero."""
+    active for 2 % of the examples, all in the second half. The first example has
+    units 5–9 partly active, so counting a few first rows gives a wrong but
+    recognisable answer (no slice of the first rows makes every unit look dead)."""
     rng = np.random.default_rng(seed)
     values = np.maximum(0.0, rng.standard_normal((200, 10)))
-    values[:, :3] = 0.0
-    values[:, 3:5] = 0.0
+    values[:, :5] = 0.0
     values[150, 3] = 0.7
     values[rng.choice(np.arange(100, 200), 4, replace=False), 4] = 1.3
-    values[:10] = 0.0
+    values[0, 5:] = [0.9, 0.8, 0.0, 1.1, 0.4]  # the first example: 4 of units 5–9 fire
     return values
 
 
@@ -115,17 +135,23 @@ def _check_dead_fraction(dead_fraction):
              "are examples, columns are units."),
             (float((values == 0).all(axis=0).sum()), "You returned the number of dead units; "
              "divide by the number of units for the fraction."),
-            (float((values[:64] == 0).all(axis=0).mean()), "You looked at the first 64 "
-             "examples only. A unit that is silent on one batch may fire on a later example: "
-             "use every example."),
             (float((values < 0).all(axis=0).mean()), "ReLU outputs are never negative: a dead "
              "unit outputs exactly 0, so test `== 0` (or `<= 0`)."),
+            (100 * expected, "You returned a percentage; the check wants the fraction, a "
+             "number between 0 and 1 (drop the × 100)."),
+            (1 - expected, "You returned the share of units that are *alive* (nonzero for "
+             "some example); the dead share is what is left: 1 minus that."),
         ]
+        first_rows = sorted({float((values[:n] == 0).all(axis=0).mean())
+                             for n in range(1, values.shape[0] // 2)})
+        slips += [(slip, "You looked at the first few rows (examples) only. A unit that is "
+                   "zero on those may fire on a later example: use every row.")
+                  for slip in first_rows]
         for slip, message in slips:
-            if not np.isclose(slip, expected) and np.isclose(value, slip):
+            if not np.isclose(slip, expected) and np.isclose(value, slip, rtol=1e-6):
                 raise Wrong(message, expected=f"{expected:.6g}", got=f"{value:.6g}",
                             hint=_DEAD_HINT)
-        expect_number(value, expected, what=shown, rtol=1e-9, hint=_DEAD_HINT)
+        expect_number(value, expected, what=shown, rtol=1e-6, hint=_DEAD_HINT)
     return ("Dead means zero for every example of the set you have: the fewer examples you "
             "look at, the more units look dead.")
 
@@ -143,6 +169,11 @@ register(Exercise(
         ("one batch", lambda a: (a[:64] == 0).all(axis=0).mean()),
         ("negative instead of zero", lambda a: (a < 0).all(axis=0).mean()),
         ("one value per unit", lambda a: (a == 0).all(axis=0)),
+        ("first row only", lambda a: (a[0] == 0).mean()),
+        ("first 5 rows", lambda a: (a[:5] == 0).all(0).mean()),
+        ("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean()),
+        ("a percentage", lambda a: 100 * (a == 0).all(axis=0).mean()),
+        ("the alive fraction", lambda a: (a != 0).any(axis=0).mean()),
     ],
 ))
 
@@ -157,7 +188,7 @@ def _check_elu(elu):
     x = _ELU_INPUTS
     for alpha in (1.0, 2.0):
         shown = f"elu(x, alpha={alpha:g})"
-        got = as_array(call_learner(elu, x, alpha, name="elu"), shown)
+        got = as_array(_call_elementwise(elu, x, alpha, "elu", _ELU_HINT), shown)
         expected = activations.elu(x, alpha)
         if got.shape == x.shape:
             slips = [
@@ -172,6 +203,9 @@ def _check_elu(elu):
                  "side is the curve α(eˣ − 1), which flattens out at −α."),
             ]
             if alpha != 1.0:
+                slips.append((np.where(x > 0, x, alpha * np.exp(x) - 1), "α multiplies the "
+                              "− 1 too: ELU's negative side is α(eˣ − 1) = α·eˣ − α, not "
+                              "α·eˣ − 1 (the two agree only for α = 1). Mind the brackets."))
                 slips.append((activations.elu(x, 1.0), "Your function ignores its `alpha` "
                               "argument (it always uses 1)."))
             for values, message in slips:
@@ -195,5 +229,7 @@ register(Exercise(
         ("no identity branch", lambda x, alpha=1.0: alpha * (np.exp(x) - 1)),
         ("leaky ReLU", lambda x, alpha=1.0: np.where(x > 0, x, alpha * x)),
         ("ignores alpha", lambda x, alpha=1.0: np.where(x > 0, x, np.expm1(x))),
+        ("α not on the − 1", lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x) - 1)),
+        ("scalar code", lambda x, alpha=1.0: x if x > 0 else alpha * (np.exp(x) - 1)),
     ],
 ))
