@@ -85,12 +85,16 @@ def _kind_of(module):
     return ACTIVATION_KINDS.get(type(module))
 
 
+def _high_precision(tensor):
+    """The tensor, detached, in float64 (float32 on Apple's MPS, which has no float64):
+    squaring the values of a vanishing gradient, about 1e-25 in size, in float32 would
+    underflow to 0, and exploding activations overflow float32."""
+    return tensor.detach().to(torch.float32 if tensor.device.type == "mps" else torch.float64)
+
+
 def _norm(tensor):
-    """The L2 norm as a Python float, computed in float64 (float32 on Apple's MPS, which
-    has no float64): squaring the values of a vanishing gradient, about 1e-25 in size,
-    in float32 would underflow to 0."""
-    high = torch.float32 if tensor.device.type == "mps" else torch.float64
-    return tensor.detach().to(high).norm().item()
+    """The L2 norm as a Python float, computed in high precision."""
+    return _high_precision(tensor).norm().item()
 
 
 def _sample(tensor, generator):
@@ -204,7 +208,7 @@ class GradFlow:
         return hook
 
     def _activation_stats(self, record, name, kind, values):
-        high = values.to(torch.float32 if values.device.type == "mps" else torch.float64)
+        high = _high_precision(values)
         record.act_mean = high.mean().item()
         record.act_std = high.std().item() if values.numel() > 1 else 0.0
         if kind == "tanh":
@@ -226,8 +230,7 @@ class GradFlow:
             record.output_grad_norm = _norm(grad)
             if time_dim is not None and grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t
                 other_dims = tuple(d for d in range(3) if d != time_dim)
-                high = torch.float32 if grad.device.type == "mps" else torch.float64
-                record.time_grad_norms = grad.detach().to(high).norm(dim=other_dims).cpu().tolist()
+                record.time_grad_norms = _high_precision(grad).norm(dim=other_dims).cpu().tolist()
             if self.keep_samples:
                 record.gradient_sample = _sample(grad, self._generator)
 
@@ -542,17 +545,14 @@ def diagnose(model, data, loss_fn=None):
             findings.append(("exploding", f"Exploding gradients: the gradient reaching the first "
                              f"layer is {ratio:.1e} times the one at the last layer; updates of the "
                              f"early layers will be huge. See {FIXES['exploding']}."))
-    for record in flow.layers(kind="activations"):
-        if record.saturated_fraction is not None and record.saturated_fraction > SATURATED_LIMIT:
-            saturated = [r for r in flow.layers(kind="activations")
-                         if r.saturated_fraction is not None
-                         and r.saturated_fraction > SATURATED_LIMIT]
-            others = f" (and {len(saturated) - 1} more layers)" if len(saturated) > 1 else ""
-            findings.append(("saturated", f"Saturation: {100 * record.saturated_fraction:.0f}% "
-                             f"of the values of {record.name}{others} sit in the flat parts of "
-                             f"the {record.kind}, where its slope is nearly 0. See "
-                             f"{FIXES['saturated']}."))
-            break
+    saturated = [r for r in flow.layers(kind="activations")
+                 if r.saturated_fraction is not None and r.saturated_fraction > SATURATED_LIMIT]
+    if saturated:
+        first = saturated[0]
+        others = f" (and {len(saturated) - 1} more layers)" if len(saturated) > 1 else ""
+        findings.append(("saturated", f"Saturation: {100 * first.saturated_fraction:.0f}% of the "
+                         f"values of {first.name}{others} sit in the flat parts of the "
+                         f"{first.kind}, where its slope is nearly 0. See {FIXES['saturated']}."))
     for record in flow.layers(kind="activations"):
         if record.dead_fraction is not None and record.dead_fraction > DEAD_LIMIT:
             findings.append(("dead", f"Dead units: {100 * record.dead_fraction:.0f}% of the "

@@ -172,8 +172,7 @@ def train(model, optimizer, train_data, test_data=None, epochs=10, batch_size=64
                 loss = loss_fn(out, yb)
                 value = loss.item()
                 if not math.isfinite(value):
-                    last = f"{losses[-1]:.4g}" if losses else (
-                        f"{history.step_loss[-1]:.4g}" if history.step_loss else "none")
+                    last = f"{history.step_loss[-1]:.4g}" if history.step_loss else "none"
                     history.diverged = True
                     history.message = (
                         f"Training stopped: the loss became {value} at epoch {epoch}, step {step} "

@@ -328,11 +328,10 @@ def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, 
                          f"{', '.join(repr(i) for i in EXPLORER_INITS)}.")
     init_name, init_std = EXPLORER_INITS[init]
     x, y = _explorer_batch()
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = make_mlp(64, 10, depth=depth, width=width, activation=activation, init=init_name,
-                     init_std=init_std).double()
-    torch.random.set_rng_state(state)
+    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
+        torch.manual_seed(seed)
+        model = make_mlp(64, 10, depth=depth, width=width, activation=activation,
+                         init=init_name, init_std=init_std).double()
     with GradFlow(model, keep_samples=False) as flow:
         F.cross_entropy(model(x), y).backward()
     norms = np.array([r.output_grad_norm for r in flow.layers(kind="weights")][:depth])

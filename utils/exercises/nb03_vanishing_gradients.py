@@ -22,23 +22,11 @@ PREDICTION_DEPTH = 8
 
 
 def measured_gradient_ratio(depth=PREDICTION_DEPTH, seed=0):
-    """‖∂L/∂z₁‖ / ‖∂L/∂z_depth‖ of a sigmoid MLP (width 64, standard init) on 512 digits."""
-    from utils.data import digits_split
-    from utils.gradflow import GradFlow
-    from utils.nets import make_mlp
+    """‖∂L/∂z₁‖ / ‖∂L/∂z_depth‖ of a sigmoid MLP (width 64, standard init) on 512 digits:
+    the measurement of notebook 03's explorer."""
+    from utils.widgets import gradient_norm_explorer
 
-    split = digits_split()
-    x = torch.as_tensor(split.x_train[:512])
-    y = torch.as_tensor(split.y_train[:512])
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = make_mlp(64, 10, depth=depth, width=64, activation="sigmoid",
-                     init="glorot_standard").double()
-    torch.random.set_rng_state(generator_state)
-    with GradFlow(model, keep_samples=False) as flow:
-        torch.nn.functional.cross_entropy(model(x.double()), y).backward()
-    norms = [r.output_grad_norm for r in flow.layers(kind="weights")]
-    return norms[0] / norms[depth - 1]
+    return gradient_norm_explorer(depth, "sigmoid", seed=seed).ratio
 
 
 def _check_prediction(predicted_ratio):
@@ -158,10 +146,9 @@ def network_with_a_stuck_layer(seed=0):
     """An 8-layer tanh MLP (64 → 10, width 64) in which one layer has stopped learning."""
     from utils.nets import make_mlp
 
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = make_mlp(64, 10, depth=8, width=64, activation="tanh", init="xavier_uniform")
-    torch.random.set_rng_state(generator_state)
+    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
+        torch.manual_seed(seed)
+        model = make_mlp(64, 10, depth=8, width=64, activation="tanh", init="xavier_uniform")
     with torch.no_grad():
         getattr(model, f"hidden{STUCK_LAYER}").linear.weight.mul_(25.0)
     return model
