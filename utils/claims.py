@@ -7,10 +7,25 @@ Every number a notebook states is measured by a cell and checked::
 
 When the statement is false the cell fails with ``AssertionError`` that shows
 the measured value, so the test suite notices the day a claim stops holding.
+
+Categorical facts are claims too (a diagnosis, a list of conditions)::
+
+    claim("diagnosis of the deep sigmoid net", findings, "includes", ["vanishing"])
+    # ✔ diagnosis of the deep sigmoid net = ['vanishing', 'saturated'] includes ['vanishing']
+
+The claims ledger: when the environment variable ``COURSE_CLAIMS_LOG`` names a
+file, every claim (holding or not) appends one JSON line to it: the notebook
+(``COURSE_NOTEBOOK``), statement, value, comparison, bound, whether it held,
+seed, device and library versions. ``make claims`` (``tools/claims.py``) runs
+every notebook over many seeds and turns these lines into a report of margins.
+Nothing is written when the variable is unset.
 """
 
+import json
 import math
 import numbers
+import os
+import platform
 
 import numpy as np
 
@@ -23,6 +38,17 @@ OPERATORS = {
     "between": lambda value, bound: bound[0] <= value <= bound[1],
 }
 _SHOWN = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "="}
+
+#: Comparisons of categorical facts: any value (text, True/False, a list of names).
+#: ``is``: equal; ``in``: one of the values in ``bound``; ``includes``: every item of
+#: ``bound`` is in ``value``; ``excludes``: no item of ``bound`` is in ``value``.
+CATEGORICAL = {
+    "is": lambda value, bound: value == bound,
+    "in": lambda value, bound: value in bound,
+    "includes": lambda value, bound: all(item in value for item in bound),
+    "excludes": lambda value, bound: not any(item in value for item in bound),
+}
+LOG_VARIABLE = "COURSE_CLAIMS_LOG"
 
 
 def _as_number(value, what):
@@ -66,6 +92,61 @@ def _strip_zeros(text):
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _plain(value):
+    """A JSON-friendly copy of a categorical value (tuples and sets become lists)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(item) for item in value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    return repr(value)
+
+
+def _record(statement, value, op, bound, holds):
+    """Append one JSON line to the claims ledger, if ``COURSE_CLAIMS_LOG`` names a file."""
+    path = os.environ.get(LOG_VARIABLE, "").strip()
+    if not path:
+        return
+    import torch
+
+    from utils.setup import current_device, current_seed
+
+    entry = {
+        "notebook": os.environ.get("COURSE_NOTEBOOK", "") or "unknown",
+        "statement": statement, "value": _plain(value), "op": op, "bound": _plain(bound),
+        "holds": bool(holds), "seed": current_seed(), "device": str(current_device()),
+        "cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "") or "auto",
+        "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+    with open(path, "a", encoding="utf-8") as ledger:
+        ledger.write(json.dumps(entry, allow_nan=True) + "\n")
+
+
+def _categorical_claim(statement, value, op, bound):
+    """Check a categorical fact: ``value`` is / is in / includes / excludes ``bound``."""
+    if op in ("in", "includes", "excludes") and (
+            isinstance(bound, (str, bytes)) or not hasattr(bound, "__iter__")):
+        raise ValueError(f"claim: {op!r} needs a list of values as bound, got {bound!r}.")
+    if op in ("includes", "excludes") and not hasattr(value, "__iter__"):
+        raise ValueError(f"claim: {op!r} needs a collection as the value, got {value!r}.")
+    shown_value, shown_bound = _plain(value), _plain(bound)
+    shown = f"{statement} = {shown_value!r}"
+    if op != "is":
+        shown += f" {op} {shown_bound!r}"
+    holds = CATEGORICAL[op](value, bound)
+    _record(statement, value, op, bound, holds)
+    if not holds:
+        print(f"✘ {shown} does NOT hold" if op != "is" else
+              f"✘ {shown}, expected {shown_bound!r}")
+        raise AssertionError(f"Claim failed: {statement} = {shown_value!r}, expected "
+                             f"{op} {shown_bound!r}.")
+    print(f"✔ {shown}")
+
+
 def claim(statement: str, value, op: str, bound):
     """Check that ``value op bound`` holds; print it with ✔, or raise with the value.
 
@@ -73,12 +154,21 @@ def claim(statement: str, value, op: str, bound):
     ``bound`` is a pair ``(low, high)``, both included). ``value`` may be a
     Python number, a NumPy scalar or a one-element tensor. Returns nothing:
     compute the value first, then claim it.
+
+    For categorical facts ``op`` is ``is`` (equal), ``in`` (one of the values in
+    ``bound``), ``includes`` (``value`` contains every item of ``bound``) or
+    ``excludes`` (``value`` contains none of them); ``value`` may then be text,
+    True/False or a list of names.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError("claim: the statement must be a short non-empty text, "
                          "e.g. 'layer-1 / layer-20 gradient'.")
+    if op in CATEGORICAL:
+        _categorical_claim(statement, value, op, bound)
+        return
     if op not in OPERATORS:
-        raise ValueError(f"claim: unknown comparison {op!r}; use one of {list(OPERATORS)}.")
+        raise ValueError(f"claim: unknown comparison {op!r}; use one of "
+                         f"{list(OPERATORS) + list(CATEGORICAL)}.")
     number = _as_number(value, "the measured value")
     if op == "between":
         if not (isinstance(bound, (tuple, list)) and len(bound) == 2):
@@ -94,11 +184,13 @@ def claim(statement: str, value, op: str, bound):
         shown = f"{statement} = {_format(number)}"
         if op != "==":
             shown += f" {_SHOWN[op]} {_format_bound(bound)}"
+    holds = not math.isnan(number) and OPERATORS[op](number, bound)
+    _record(statement, number, op, bound, holds)
     if math.isnan(number):
         print(f"✘ {statement} = nan")
         raise AssertionError(f"Claim failed: {statement} is NaN (not a number), so "
                              f"'{op} {bound}' cannot hold.")
-    if not OPERATORS[op](number, bound):
+    if not holds:
         print(f"✘ {shown} does NOT hold")
         raise AssertionError(f"Claim failed: {statement} = {number!r}, expected {op} {bound!r}.")
     print(f"✔ {shown}")
