@@ -52,3 +52,58 @@ def test_non_numbers_are_refused(value, message):
 def test_bad_usage_is_explained(statement, op, bound, message):
     with pytest.raises(ValueError, match=message):
         claim(statement, 0.5, op, bound)
+
+
+@pytest.mark.parametrize("value, op, bound", [
+    ("vanishing", "is", "vanishing"), (["vanishing", "saturated"], "includes", ["vanishing"]),
+    ("tanh", "in", ["tanh", "sigmoid"]), (["dead"], "excludes", ["vanishing", "exploding"]),
+    (True, "is", True),
+])
+def test_categorical_claims_hold(value, op, bound, capsys):
+    claim("diagnosis", value, op, bound)
+    assert capsys.readouterr().out.startswith("✔ diagnosis = ")
+
+
+@pytest.mark.parametrize("value, op, bound", [
+    ("exploding", "is", "vanishing"), (["saturated"], "includes", ["vanishing"]),
+    ("relu", "in", ["tanh", "sigmoid"]), (["vanishing"], "excludes", ["vanishing"]),
+    (False, "is", True),
+])
+def test_false_categorical_claims_raise(value, op, bound, capsys):
+    with pytest.raises(AssertionError, match="Claim failed: diagnosis"):
+        claim("diagnosis", value, op, bound)
+    assert "✘" in capsys.readouterr().out
+
+
+def test_categorical_claims_need_a_list_where_a_list_is_meant():
+    with pytest.raises(ValueError, match="list of values"):
+        claim("diagnosis", "tanh", "in", "tanh")
+
+
+def test_ledger_records_every_claim_when_asked(tmp_path, monkeypatch):
+    import json
+
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("COURSE_NOTEBOOK", "03_vanishing_gradients")
+    claim("ratio", 3.1e-9, "<", 1e-4)
+    claim("std", 1.02, "between", (0.5, 2))
+    claim("diagnosis", ["vanishing"], "includes", ["vanishing"])
+    with pytest.raises(AssertionError):
+        claim("loss", 2.0, "<", 1.0)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["statement"] for e in entries] == ["ratio", "std", "diagnosis", "loss"]
+    assert [e["holds"] for e in entries] == [True, True, True, False]
+    first = entries[0]
+    assert first["notebook"] == "03_vanishing_gradients" and first["value"] == 3.1e-9
+    assert first["op"] == "<" and first["bound"] == 1e-4
+    for key in ("seed", "device", "torch", "numpy", "python", "cpu_capability"):
+        assert key in first
+    assert entries[1]["bound"] == [0.5, 2.0] and entries[2]["value"] == ["vanishing"]
+
+
+def test_ledger_writes_nothing_when_unset(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    claim("ratio", 3.1e-9, "<", 1e-4)
+    assert list(tmp_path.iterdir()) == []

@@ -96,3 +96,23 @@ def test_setup_cell_runs_with_the_course_package(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("device=")
+
+
+def test_setup_limits_numpy_blas_threads_too():
+    """Under CPU load NumPy's BLAS with its default threads made a cell 25x slower: one thread."""
+    code = ("import numpy as np\n"
+            "np.ones((64, 64)) @ np.ones((64, 64))\n"
+            "from threadpoolctl import threadpool_info\n"
+            "import utils\n"
+            "utils.setup(quiet=True)\n"
+            "from utils.setup import thread_pools\n"
+            "pools = thread_pools()\n"
+            "assert any(p['library'] in ('openblas', 'mkl', 'blis') for p in pools), pools\n"
+            "assert all(p['threads'] == 1 for p in pools), pools\n"
+            "print('ok')\n")
+    environment = {name: value for name, value in __import__("os").environ.items()
+                   if not name.endswith("_NUM_THREADS")}
+    environment["OPENBLAS_NUM_THREADS"] = "4"  # a pool bigger than one thread to begin with
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=environment, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
