@@ -95,3 +95,23 @@ def test_default_init_keeps_torch_bias():
     layer = nn.Linear(10, 10)
     nets.initialize_linear(layer, "default")
     assert torch.count_nonzero(layer.bias) > 0
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_the_normalization_layer_is_used_in_the_forward_pass(norm):
+    # With the norm's scale 0 and shift 0.5, every hidden unit outputs exactly 0.5 —
+    # unless the forward pass skips the normalization.
+    model = nets.make_mlp(3, 2, depth=2, width=8, activation="identity", norm=norm)
+    for layer in (model.hidden1, model.hidden2):
+        with torch.no_grad():
+            layer.norm.weight.zero_()
+            layer.norm.bias.fill_(0.5)
+    hidden = model[:2](torch.randn(16, 3))
+    torch.testing.assert_close(hidden, torch.full((16, 8), 0.5))
+
+
+def test_batch_norm_normalizes_each_unit_over_the_batch():
+    model = nets.make_mlp(3, 2, depth=1, width=8, activation="identity", norm="batch")
+    hidden = model.hidden1(5 + 3 * torch.randn(256, 3))
+    torch.testing.assert_close(hidden.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(hidden.std(0, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)

@@ -87,7 +87,7 @@ def test_progress_bar_can_be_shown(moons):
     (dict(train_data=(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))), "must match"),
     (dict(epochs=0), "epochs must be"),
     (dict(batch_size=2.5), "batch_size must be"),
-    (dict(on_divergence="ignore"), "on_divergence must be"),
+    (dict(on_divergence="ignore"), "on_divergence"),
 ])
 def test_bad_input_is_explained(moons, change, message):
     model = nets.make_mlp(2, 2, depth=1, width=4)
@@ -100,3 +100,75 @@ def test_bad_input_is_explained(moons, change, message):
 def test_model_without_parameters_is_explained(moons):
     with pytest.raises(ValueError, match="no parameters"):
         evaluate(torch.nn.Identity(), moons)
+
+
+# --- deliberate bugs these tests must catch (issue 8, section 5) ---------------------------
+
+
+class Recorder(torch.nn.Module):
+    """A linear classifier that remembers the first feature of every training batch it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x[:, 0].clone())
+        return self.linear(x)
+
+
+def test_every_epoch_visits_every_example_once_in_a_new_random_order():
+    x = torch.arange(40, dtype=torch.float32)[:, None].repeat(1, 2)  # feature 0 = the row number
+    y = torch.zeros(40, dtype=torch.int64)
+    model = Recorder()
+    train(model, torch.optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=3, batch_size=8,
+          seed=0, progress=False)
+    epochs = [torch.cat(model.seen[i:i + 5]).long() for i in (0, 5, 10)]
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(40))  # each example exactly once
+    assert not torch.equal(epochs[0], torch.arange(40))  # shuffled, not in stored order
+    assert not torch.equal(epochs[0], epochs[1])  # reshuffled every epoch, not once
+    assert not torch.equal(epochs[1], epochs[2])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluate_restores_the_mode_the_model_was_in(moons, training):
+    model = nets.make_mlp(2, 2, depth=2, width=8, norm="batch")
+    model.train(training)
+    modes = []
+    model.register_forward_pre_hook(lambda module, inputs: modes.append(module.training))
+    evaluate(model, moons)
+    assert modes and not any(modes)  # evaluated in eval mode
+    assert model.training is training
+    assert all(layer.training is training for layer in model.modules())
+
+
+def test_history_test_metrics_come_from_the_test_data(moons):
+    x, y = moons
+    test_data = (x[:50], 1 - y[:50])  # flipped labels: a good model scores badly on them
+    model = nets.make_mlp(2, 2, depth=2, width=16, activation="tanh")
+    history = train(model, torch.optim.Adam(model.parameters(), lr=0.01), moons, test_data,
+                    epochs=10, progress=False)
+    test_loss, test_accuracy = evaluate(model, test_data)
+    assert history.test_loss[-1] == pytest.approx(test_loss)
+    assert history.test_accuracy[-1] == pytest.approx(test_accuracy)
+    train_loss, train_accuracy = evaluate(model, moons)
+    assert history.test_accuracy[-1] < 0.5 < train_accuracy
+
+
+def test_an_optimizer_over_another_models_parameters_is_refused(moons):
+    model, other = nets.make_mlp(2, 2, depth=1, width=4), nets.make_mlp(2, 2, depth=1, width=4)
+    with pytest.raises(ValueError, match="optimizer holds none of the model's parameters"):
+        train(model, torch.optim.SGD(other.parameters(), lr=0.1), moons, progress=False)
+
+
+def test_numpy_integers_are_accepted(moons):
+    import numpy as np
+
+    model = nets.make_mlp(2, 2, depth=np.int64(1), width=np.int32(4))
+    history = train(model, torch.optim.SGD(model.parameters(), lr=0.1), moons,
+                    epochs=np.int64(2), batch_size=np.int64(50), seed=np.int64(3), progress=False)
+    assert history.epochs == 2
+    assert evaluate(model, moons, batch_size=np.int64(7))[0] > 0

@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from utils import checks
+
 ACTIVATIONS = {
     "identity": nn.Identity,
     "sigmoid": nn.Sigmoid,
@@ -93,22 +95,47 @@ INITIALIZERS = {
 }
 
 
-def _choose(registry, name, what):
-    """Look ``name`` up in ``registry``; unknown names raise a helpful ValueError."""
-    if name in registry:
-        return registry[name]
-    accepted = ", ".join(repr(key) for key in registry)
-    raise ValueError(f"Unknown {what} {name!r}; accepted: {accepted}.")
+#: Other names of the same inits, accepted everywhere and turned into the names above.
+INIT_ALIASES = {
+    "kaiming_normal": "he_normal",
+    "kaiming_uniform": "he_uniform",
+    "glorot_uniform": "xavier_uniform",
+    "glorot_normal": "xavier_normal",
+}
+
+#: Limits that keep a slip (``depth=10**12``) from hanging the kernel or filling memory.
+MAX_DEPTH = 1000
+MAX_WIDTH = 100_000
+MAX_PARAMETERS = 200_000_000
 
 
-def _check_size(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {value!r}.")
+def canonical_init(init):
+    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated.
+
+    This is the one set of init names of the course: ``make_mlp``, the
+    from-scratch ``utils.initializers`` and the explorers of ``utils.widgets``
+    all accept these names (and ``INIT_ALIASES``).
+    """
+    if isinstance(init, str) and init in INIT_ALIASES:
+        return INIT_ALIASES[init]
+    return checks.one_of("init", init, INITIALIZERS)
+
+
+def _check_init_std(init, init_std):
+    """``init_std`` as a float for ``init='normal'``, else None; or a helpful ValueError."""
+    if init == "normal":
+        if init_std is None:
+            raise ValueError(f"init='normal' needs init_std > 0 (e.g. init_std=1.0), got "
+                             f"{init_std!r}.")
+        return checks.positive_number("init_std", init_std)
+    if init_std is not None:
+        raise ValueError(f"init_std is only used by init='normal', not by init={init!r}.")
+    return None
 
 
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by name (see ``ACTIVATIONS``)."""
-    return _choose(ACTIVATIONS, name, "activation")()
+    return ACTIVATIONS[checks.one_of("activation", name, ACTIVATIONS)]()
 
 
 def initialize_linear(layer: nn.Linear, init: str = "default", init_std=None) -> None:
@@ -117,14 +144,12 @@ def initialize_linear(layer: nn.Linear, init: str = "default", init_std=None) ->
     Every init except ``"default"`` sets the bias to zero. ``init_std`` is the
     standard deviation for ``init="normal"`` and is accepted by no other init.
     """
-    initializer = _choose(INITIALIZERS, init, "init")
-    if init == "normal":
-        if init_std is None or not init_std > 0:
-            raise ValueError(f"init='normal' needs init_std > 0 (e.g. init_std=1.0), got {init_std!r}.")
-    elif init_std is not None:
-        raise ValueError(f"init_std is only used by init='normal', not by init={init!r}.")
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(f"layer must be a torch.nn.Linear, got {type(layer).__name__}.")
+    init = canonical_init(init)
+    init_std = _check_init_std(init, init_std)
     with torch.no_grad():
-        initializer(layer.weight, layer.bias, init_std)
+        INITIALIZERS[init](layer.weight, layer.bias, init_std)
         if init != "default" and layer.bias is not None:
             layer.bias.zero_()
 
@@ -134,8 +159,10 @@ class HiddenLayer(nn.Module):
 
     def __init__(self, in_features, out_features, activation, norm=None, bias=True):
         super().__init__()
-        self.linear = nn.Linear(in_features, out_features, bias=bias)
-        norm_class = _choose(NORMALIZATIONS, norm, "norm")
+        in_features = checks.whole_number("in_features", in_features, maximum=MAX_WIDTH)
+        out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
+        self.linear = nn.Linear(in_features, out_features, bias=checks.boolean("bias", bias))
+        norm_class = NORMALIZATIONS[checks.one_of("norm", norm, NORMALIZATIONS)]
         self.norm = norm_class(out_features) if norm_class is not None else nn.Identity()
         self.activation = make_activation(activation)
 
@@ -148,6 +175,8 @@ class Residual(nn.Module):
 
     def __init__(self, layer: nn.Module):
         super().__init__()
+        if not isinstance(layer, nn.Module):
+            raise ValueError(f"layer must be a torch.nn.Module, got {type(layer).__name__}.")
         self.layer = layer
 
     def forward(self, x):
@@ -169,23 +198,36 @@ def make_mlp(in_features, out_features, depth, width=64, activation="relu", init
     activation : str
         One of ``ACTIVATIONS``.
     init : str
-        One of ``INITIALIZERS``; applied to every Linear layer, output included.
+        One of ``INITIALIZERS`` (or ``INIT_ALIASES``); applied to every Linear
+        layer, output included.
     norm : None, "batch" or "layer"
         Normalization between each hidden Linear and its activation.
     residual : bool
         Wrap hidden layers 2…depth as ``x + layer(x)``.
     init_std : float, optional
         Standard deviation for ``init="normal"``.
+    bias : bool
+        Give every Linear layer a bias.
+
+    Sizes are limited (``MAX_DEPTH``, ``MAX_WIDTH``, ``MAX_PARAMETERS``) so that a
+    slip raises an error instead of hanging or filling the memory.
     """
-    _check_size("in_features", in_features)
-    _check_size("out_features", out_features)
-    _check_size("depth", depth)
-    _check_size("width", width)
-    _choose(ACTIVATIONS, activation, "activation")
-    _choose(INITIALIZERS, init, "init")
-    _choose(NORMALIZATIONS, norm, "norm")
-    if not isinstance(residual, bool):
-        raise ValueError(f"residual must be True or False, got {residual!r}.")
+    in_features = checks.whole_number("in_features", in_features, maximum=MAX_WIDTH)
+    out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
+    depth = checks.whole_number("depth", depth, maximum=MAX_DEPTH)
+    width = checks.whole_number("width", width, maximum=MAX_WIDTH)
+    checks.one_of("activation", activation, ACTIVATIONS)
+    init = canonical_init(init)
+    init_std = _check_init_std(init, init_std)
+    checks.one_of("norm", norm, NORMALIZATIONS)
+    residual = checks.boolean("residual", residual)
+    bias = checks.boolean("bias", bias)
+    parameters = (in_features + 1) * width + (depth - 1) * (width + 1) * width \
+        + (width + 1) * out_features
+    if parameters > MAX_PARAMETERS:
+        raise ValueError(f"depth={depth} and width={width} make {parameters:,} parameters, more "
+                         f"than the {MAX_PARAMETERS:,} this course allows (memory); use a "
+                         "smaller depth or width.")
     layers = nn.Sequential()
     for index in range(1, depth + 1):
         layer = HiddenLayer(in_features if index == 1 else width, width, activation, norm, bias)
@@ -199,11 +241,18 @@ def make_mlp(in_features, out_features, depth, width=64, activation="relu", init
     return layers
 
 
+def _check_model(model):
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+
+
 def linear_layers(model: nn.Module):
     """The model's ``nn.Linear`` layers, input to output."""
+    _check_model(model)
     return [module for module in model.modules() if isinstance(module, nn.Linear)]
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    _check_model(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

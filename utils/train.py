@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from utils import checks
+
+#: The most epochs ``train`` accepts: a slip such as ``epochs=10**9`` fails at once.
+MAX_EPOCHS = 10_000
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite (raised when ``on_divergence="raise"``)."""
@@ -56,11 +61,41 @@ def _as_pair(data, name):
     if not (torch.is_tensor(x) and torch.is_tensor(y)):
         raise ValueError(f"{name} must hold torch tensors (x, y); got {type(x).__name__} and "
                          f"{type(y).__name__}. Tip: utils.data.digits_split().tensors().")
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(f"{name}: x and y need one row per example, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    if not x.is_floating_point():
+        raise ValueError(f"{name}: x must be a floating-point tensor, got {x.dtype}. "
+                         "Tip: x.float().")
     if len(x) == 0:
         raise ValueError(f"{name} is empty: x has 0 rows.")
     if len(x) != len(y):
         raise ValueError(f"{name}: x has {len(x)} rows but y has {len(y)}; they must match.")
     return x, y
+
+
+def _check_model(model):
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+
+
+def _check_loss_fn(loss_fn):
+    if loss_fn is not None and not callable(loss_fn):
+        raise ValueError(f"loss_fn must be a function such as nn.CrossEntropyLoss() or None (the "
+                         f"default loss), got {type(loss_fn).__name__}.")
+
+
+def _check_optimizer(optimizer, model):
+    """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
+                         f"model.parameters(), lr=0.1)), got {type(optimizer).__name__}.")
+    mine = {id(parameter) for parameter in model.parameters()}
+    theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    if not any(id(parameter) in mine for parameter in theirs):
+        raise ValueError("optimizer holds none of the model's parameters, so training would "
+                         "change nothing: build it from this model, e.g. "
+                         "torch.optim.SGD(model.parameters(), lr=0.1).")
 
 
 def _model_device(model):
@@ -73,9 +108,13 @@ def _model_device(model):
 def evaluate(model, data, loss_fn=None, batch_size=1024):
     """Mean loss and accuracy (``None`` for regression) of ``model`` on ``data=(x, y)``.
 
-    The model is put in eval mode for the evaluation and restored afterwards.
+    The model is put in eval mode for the evaluation and restored afterwards
+    to the mode it was in. ``batch_size`` only limits the memory used.
     """
+    _check_model(model)
     x, y = _as_pair(data, "data")
+    _check_loss_fn(loss_fn)
+    batch_size = checks.whole_number("batch_size", batch_size)
     loss_fn = loss_fn or _default_loss(y)
     device = _model_device(model)
     was_training = model.training
@@ -125,27 +164,29 @@ def train(model, optimizer, train_data, test_data=None, epochs=10, batch_size=64
         Integer ``y`` means classification (cross-entropy, accuracy is
         recorded); float ``y`` means regression (mean squared error).
     epochs, batch_size : int
-        Passes over the data and examples per step.
+        Passes over the data (at most ``MAX_EPOCHS``) and examples per step.
+        Every epoch visits the examples in a new random order.
     loss_fn : callable, optional
         Overrides the default loss.
     seed : int, optional
         Seeds the order of the minibatches (default: the course seed).
+        The history's test metrics are measured on ``test_data`` after each epoch.
     progress : bool
         Show a progress bar (``tqdm``).
     on_divergence : "stop" or "raise"
         When the loss becomes NaN or infinite: stop and print a message
         (``history.diverged`` is then True), or raise ``TrainingDiverged``.
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
-                         f"model.parameters(), lr=0.1)), got {type(optimizer).__name__}.")
-    if on_divergence not in ("stop", "raise"):
-        raise ValueError(f"on_divergence must be 'stop' or 'raise', got {on_divergence!r}.")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}.")
+    _check_model(model)
+    _model_device(model)  # a model without parameters is refused first
+    _check_optimizer(optimizer, model)
+    checks.one_of("on_divergence", on_divergence, ("stop", "raise"))
+    epochs = checks.whole_number("epochs", epochs, maximum=MAX_EPOCHS)
+    batch_size = checks.whole_number("batch_size", batch_size)
+    progress = checks.boolean("progress", progress)
+    _check_loss_fn(loss_fn)
+    if seed is not None:
+        seed = checks.seed("seed", seed)
     x, y = _as_pair(train_data, "train_data")
     if test_data is not None:
         test_data = _as_pair(test_data, "test_data")

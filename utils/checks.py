@@ -1,0 +1,101 @@
+"""Argument checks shared by the course's modules.
+
+Each check returns the value in a plain form (``int``, ``float``, ``bool``)
+or raises ``ValueError`` with a short message that names the argument, says
+what was wrong and what is accepted, e.g.::
+
+    depth = whole_number("depth", depth, maximum=MAX_DEPTH)
+    lr = positive_number("lr", lr)
+
+NumPy numbers are accepted like Python numbers; ``True``/``False`` are not
+numbers here (``steps=True`` is almost always a slip).
+"""
+
+import math
+import numbers
+from collections.abc import Hashable
+
+import numpy as np
+
+
+def _show(value):
+    """``repr(value)``, shortened so that a big array does not flood the message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def whole_number(name, value, minimum=1, maximum=None):
+    """``value`` as an ``int`` in ``[minimum, maximum]``; numpy integers are accepted."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {_show(value)}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {_show(value)}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be a whole number from {minimum} to {maximum:,}, got "
+                         f"{value:,}.")
+    return int(value)
+
+
+def finite_number(name, value, minimum=None, maximum=None):
+    """``value`` as a finite ``float`` in ``[minimum, maximum]`` (either bound optional)."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number, got {_show(value)}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be a number ≥ {minimum}, got {_show(value)}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be a number ≤ {maximum}, got {_show(value)}.")
+    return float(value)
+
+
+def positive_number(name, value, maximum=None):
+    """``value`` as a finite ``float`` > 0 (and ≤ ``maximum`` if given)."""
+    value = finite_number(name, value, maximum=maximum)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {_show(value)}.")
+    return value
+
+
+def boolean(name, value):
+    """``value`` as a ``bool``: only True or False (NumPy's too) are accepted."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {_show(value)}.")
+    return bool(value)
+
+
+def one_of(name, value, choices):
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
+    if isinstance(value, Hashable) and value in choices:
+        return value
+    accepted = ", ".join(repr(choice) for choice in choices)
+    raise ValueError(f"Unknown {name} {_show(value)}; accepted: {accepted}.")
+
+
+def seed(name, value):
+    """A random seed: a whole number ≥ 0 (as an ``int``)."""
+    return whole_number(name, value, minimum=0)
+
+
+def function(name, value):
+    """``value`` if it can be called, else a ValueError."""
+    if not callable(value):
+        raise ValueError(f"{name} must be a function, got {_show(value)}.")
+    return value
+
+
+def array(name, value, ndim=None, dtype=np.float64):
+    """``value`` as a NumPy array of ``dtype`` with ``ndim`` dimensions, finite values only.
+
+    Lists are accepted; strings, ``None`` and anything that is not numbers are not.
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.")
+    try:
+        result = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.") from None
+    if ndim is not None and result.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {result.shape}.")
+    if np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
+        raise ValueError(f"{name} must hold finite numbers (no NaN or inf).")
+    return result
