@@ -95,3 +95,20 @@ def test_linear_backward_checks_the_gradient_shape():
     layer.forward(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"gradient of shape \(4, 2\)"):
         layer.backward(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("logits", [[[0.0, 1000.0]], [[1000.0, 0.0]], [[-1e4, 1e4], [3.0, -3.0]],
+                                    [[-800.0, -1000.0, -1200.0]], [[1e300, -1e300]]])
+def test_cross_entropy_of_extreme_logits_matches_torch(logits):
+    import torch
+
+    logits = np.array(logits)
+    labels = np.zeros(len(logits), dtype=np.int64)
+    loss_layer = scratch.SoftmaxCrossEntropy()
+    ours = loss_layer.forward(logits, labels)
+    z = torch.tensor(logits, requires_grad=True)
+    theirs = torch.nn.functional.cross_entropy(z, torch.as_tensor(labels))
+    theirs.backward()
+    assert np.isfinite(ours)
+    assert ours == pytest.approx(theirs.item(), rel=1e-12)
+    np.testing.assert_allclose(loss_layer.backward(), z.grad.numpy(), atol=1e-15)

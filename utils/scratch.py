@@ -14,6 +14,40 @@ be compared with it.
 
 import numpy as np
 
+from utils import checks
+
+#: The floating-point types a scratch network can compute in.
+DTYPES = (np.float32, np.float64)
+#: The most layers (and units per layer) a scratch MLP accepts: a slip fails at once.
+MAX_LAYERS = 1000
+MAX_UNITS = 100_000
+#: The largest step of a finite difference that still approximates a derivative.
+MAX_EPS = 0.1
+
+
+def _numbers(name, x):
+    """``x`` as a NumPy array of numbers, or a ValueError naming it."""
+    if x is None or isinstance(x, (str, bytes)):
+        raise ValueError(f"{name} must be an array of numbers, got {x!r}.")
+    try:
+        x = np.asarray(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}.") from None
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"{name} must be an array of numbers, got dtype {x.dtype}.")
+    return x
+
+
+def _check_dtype(dtype):
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype!r}.")
+    return dtype
+
+
+def _check_rng(rng):
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator or None, got {rng!r}.")
+
 # --- Layers -------------------------------------------------------------------------
 
 
@@ -47,22 +81,26 @@ class Linear(Layer):
 
     def __init__(self, n_in, n_out, rng=None, weight_std=None, dtype=np.float64):
         super().__init__()
-        for name, value in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Linear: {name} must be a whole number ≥ 1, got {value!r}.")
+        n_in = checks.whole_number("n_in", n_in, maximum=MAX_UNITS)
+        n_out = checks.whole_number("n_out", n_out, maximum=MAX_UNITS)
+        _check_rng(rng)
+        _check_dtype(dtype)
         rng = np.random.default_rng(0) if rng is None else rng
-        std = 1.0 / np.sqrt(n_in) if weight_std is None else weight_std
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        std = 1.0 / np.sqrt(n_in) if weight_std is None else checks.positive_number(
+            "weight_std", weight_std)
+        self.n_in, self.n_out = n_in, n_out
         self.params = {"weight": (std * rng.standard_normal((n_out, n_in))).astype(dtype),
                        "bias": np.zeros(n_out, dtype=dtype)}
 
     def forward(self, x):
+        x = _numbers("x", x)
         self._check_input(x)
         self.save_for_backward(x)
         return x @ self.params["weight"].T + self.params["bias"]
 
     def backward(self, grad_out):
         x = self.saved()
+        grad_out = _numbers("grad_out", grad_out)
         self._check_gradient(grad_out, x)
         self.grads = {"weight": grad_out.T @ x, "bias": grad_out.sum(axis=0)}
         return grad_out @ self.params["weight"]
@@ -86,6 +124,7 @@ class Sigmoid(Layer):
     """σ(x) = 1 / (1 + e^(−x));  dσ/dx = σ(x)(1 − σ(x))."""
 
     def forward(self, x):
+        x = _numbers("x", x)
         out = 1.0 / (1.0 + np.exp(-x))
         self.save_for_backward(out)  # the backward pass only needs σ(x)
         return out
@@ -99,7 +138,7 @@ class Tanh(Layer):
     """tanh(x);  d tanh/dx = 1 − tanh²(x)."""
 
     def forward(self, x):
-        out = np.tanh(x)
+        out = np.tanh(_numbers("x", x))
         self.save_for_backward(out)
         return out
 
@@ -112,6 +151,7 @@ class ReLU(Layer):
     """max(0, x);  slope 1 where x > 0, else 0."""
 
     def forward(self, x):
+        x = _numbers("x", x)
         self.save_for_backward(x)
         return np.maximum(x, 0.0)
 
@@ -123,10 +163,19 @@ class ReLU(Layer):
 ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
 
 
+def _log_softmax(logits):
+    """log softmax(z) = z − m − log Σ exp(z − m), m = max z: the log-sum-exp trick.
+
+    Shifting by the largest logit keeps exp from overflowing, and taking the
+    log before dividing keeps a tiny probability from rounding to 0 (whose log
+    would be −inf): for logits [0, 1000], log softmax = [−1000, 0], not [−inf, 0].
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def _softmax(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)  # avoids overflow in exp
-    exps = np.exp(shifted)
-    return exps / exps.sum(axis=1, keepdims=True)
+    return np.exp(_log_softmax(logits))
 
 
 class SoftmaxCrossEntropy:
@@ -139,8 +188,8 @@ class SoftmaxCrossEntropy:
         self._saved = None
 
     def forward(self, logits, labels):
-        logits = np.asarray(logits)
-        labels = np.asarray(labels)
+        logits = _numbers("logits", logits)
+        labels = _numbers("labels", labels)
         if logits.ndim != 2:
             raise ValueError(f"logits must have shape (batch, classes), got {logits.shape}.")
         if labels.shape != (logits.shape[0],):
@@ -152,10 +201,10 @@ class SoftmaxCrossEntropy:
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise ValueError(f"labels must lie in 0..{classes - 1} for {classes} classes, got "
                              f"values from {labels.min()} to {labels.max()}.")
-        probs = _softmax(logits)
-        self._saved = (probs, labels)
+        log_probs = _log_softmax(logits)
+        self._saved = (np.exp(log_probs), labels)
         rows = np.arange(len(labels))
-        return float(-np.log(probs[rows, labels]).mean())
+        return float(-log_probs[rows, labels].mean())
 
     def backward(self):
         if self._saved is None:
@@ -177,12 +226,15 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="tanh", seed=0, dtype=np.float64):
-        if len(sizes) < 2:
-            raise ValueError(f"sizes needs at least an input and an output size, got {sizes!r}.")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {activation!r}; accepted: "
-                             f"{', '.join(repr(name) for name in ACTIVATIONS)}.")
-        rng = np.random.default_rng(seed)
+        if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output size, e.g. "
+                             f"[2, 16, 2], got {sizes!r}.")
+        if len(sizes) > MAX_LAYERS + 1:
+            raise ValueError(f"sizes may list at most {MAX_LAYERS + 1} sizes, got {len(sizes)}.")
+        sizes = [checks.whole_number("sizes", size, maximum=MAX_UNITS) for size in sizes]
+        checks.one_of("activation", activation, ACTIVATIONS)
+        rng = np.random.default_rng(checks.seed("seed", seed))
+        _check_dtype(dtype)
         gain = 2.0 if activation == "relu" else 1.0
         self.sizes, self.activation = list(sizes), activation
         self.layers = []
@@ -228,6 +280,7 @@ class MLP:
 
     def sgd_step(self, lr):
         """One step of gradient descent: every parameter moves by −lr × its gradient."""
+        lr = checks.positive_number("lr", lr)
         self.named_gradients()  # raises a clear error if backward() has not run
         for layer in self.layers:
             for key, value in layer.params.items():
@@ -246,7 +299,8 @@ class MLP:
 
 def relative_error(a, b):
     """max |a − b| / max(|a|, |b|, tiny): 0 when equal, about 1 when unrelated."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a = _numbers("a", a).astype(np.float64)
+    b = _numbers("b", b).astype(np.float64)
     if a.shape != b.shape:
         raise ValueError(f"relative_error: shapes differ, {a.shape} vs {b.shape}.")
     scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-300)
@@ -259,6 +313,11 @@ def numerical_gradient(loss_fn, array, eps=1e-5):
     ``loss_fn()`` must recompute the loss from ``array``, which is changed in
     place and restored afterwards.
     """
+    checks.function("loss_fn", loss_fn)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"array must be a NumPy array (a parameter of the model), got "
+                         f"{type(array).__name__}.")
+    eps = checks.positive_number("eps", eps, maximum=MAX_EPS)
     if array.dtype != np.float64:
         raise ValueError(f"numerical_gradient needs float64 parameters (float32 rounding "
                          f"swamps the differences), got {array.dtype}.")
@@ -282,6 +341,9 @@ def gradient_check(model, x, labels, eps=1e-5):
     correct backward pass, except where a ReLU input lies within ε of its kink
     at 0 (the nudge then crosses the kink, where the slope jumps).
     """
+    if not isinstance(model, MLP):
+        raise ValueError(f"model must be a utils.scratch.MLP, got {type(model).__name__}.")
+    checks.positive_number("eps", eps, maximum=MAX_EPS)
     model.loss(x, labels)
     model.backward()
     analytic = dict(model.named_gradients())
@@ -300,6 +362,8 @@ def to_torch(model):
     import torch
     from torch import nn
 
+    if not isinstance(model, MLP):
+        raise ValueError(f"model must be a utils.scratch.MLP, got {type(model).__name__}.")
     modules = []
     for layer in model.layers:
         if isinstance(layer, Linear):
@@ -318,6 +382,10 @@ def torch_gradients(torch_model, x, labels):
     """{"linear1.weight": gradient, ...} from PyTorch autograd, for comparison."""
     import torch
 
+    if not isinstance(torch_model, torch.nn.Module):
+        raise ValueError(f"torch_model must be a torch.nn.Module (e.g. from to_torch), got "
+                         f"{type(torch_model).__name__}.")
+    x, labels = _numbers("x", x), _numbers("labels", labels)
     torch_model.zero_grad()
     logits = torch_model(torch.as_tensor(x, dtype=torch.float64))
     loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels, dtype=torch.int64))
