@@ -165,7 +165,7 @@ def test_figures(batch):
 @pytest.mark.parametrize("make, message", [
     (lambda: gradflow.GradFlow(nn.ReLU()), "has no parameters"),
     (lambda: gradflow.GradFlow(nn.Sequential(nn.Embedding(3, 2))), "cannot read any layer"),
-    (lambda: gradflow.GradFlow("model"), "needs a torch.nn.Module"),
+    (lambda: gradflow.GradFlow("model"), "model must be a torch.nn.Module"),
     (lambda: gradflow.GradFlow(nn.Linear(2, 2)).layers(), "Nothing recorded yet"),
     (lambda: gradflow.diagnose(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long())),
      "empty batch"),
@@ -233,3 +233,279 @@ def test_diagnosis_notes_what_it_cannot_see():
     result = gradflow.diagnose(recurrent, (torch.randn(4, 5, 3), torch.tensor([0, 1, 0, 1])))
     assert "hidden_state_gradients" in repr(result)
     assert "no activation modules found" in repr(result)
+
+
+# --- recurrent classifiers that read the final state h_n --------------------------------
+
+
+class StateReader(nn.Module):
+    """A classifier on the final hidden state: ``_, h = rnn(x); head(h[-1])``."""
+
+    def __init__(self, layer_type, batch_first):
+        super().__init__()
+        self.rnn = layer_type(3, 8, batch_first=batch_first)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        _, state = self.rnn(x)
+        h = state[0] if isinstance(state, tuple) else state
+        return self.head(h[-1])
+
+
+def sequences(batch_first):
+    torch.manual_seed(1)
+    x = torch.randn(4, 5, 3) if batch_first else torch.randn(5, 4, 3)
+    return x, torch.tensor([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("layer_type", [nn.RNN, nn.GRU, nn.LSTM])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_a_classifier_reading_h_n_is_measured(layer_type, batch_first):
+    torch.manual_seed(0)
+    model = StateReader(layer_type, batch_first)
+    x, y = sequences(batch_first)
+    with gradflow.GradFlow(model) as flow:  # the time-major LSTM used to crash here
+        F.cross_entropy(model(x), y).backward()
+    record = flow.layers(kind=layer_type.__name__.lower())[0]
+    _, state = model.rnn(x)  # the reference: autograd's gradient of the loss w.r.t. h_n
+    h = state[0] if isinstance(state, tuple) else state
+    (expected,) = torch.autograd.grad(F.cross_entropy(model.head(h[-1]), y), h)
+    assert record.output_grad_norm == pytest.approx(expected.double().norm().item(), rel=1e-6)
+    assert record.state_grad_norm == pytest.approx(record.output_grad_norm)
+    assert record.weight_grad_norm > 0
+
+
+def test_the_output_gradient_of_a_recurrent_layer_counts_every_output_it_returns():
+    class Both(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(3, 8, batch_first=True)
+
+        def forward(self, x):
+            output, h = self.rnn(x)
+            return output.sum() + 2 * h.sum()
+
+    torch.manual_seed(0)
+    model, x = Both(), torch.randn(4, 5, 3)
+    with gradflow.GradFlow(model) as flow:
+        model(x).backward()
+    record = flow.layers()[0]
+    # ∂L/∂output is all ones (4·5·8 values), ∂L/∂h_n all twos (1·4·8 values)
+    assert record.state_grad_norm == pytest.approx((4 * 4 * 8) ** 0.5)
+    assert record.output_grad_norm == pytest.approx((4 * 5 * 8 + 4 * 4 * 8) ** 0.5)
+    assert len(record.time_grad_norms) == 5
+
+
+# --- order, memory, empty batches ---------------------------------------------------------
+
+
+class DeclaredOutOfOrder(nn.Module):
+    """Layers run first to last, but registered in the order ``declare``."""
+
+    def __init__(self, layers, declare):
+        super().__init__()
+        for i in declare:
+            self.add_module(f"layer{i}", layers[i])
+        self.count = len(layers)
+
+    def forward(self, x):
+        for i in range(self.count):
+            x = getattr(self, f"layer{i}")(x)
+        return x
+
+
+def test_layers_follow_the_forward_path_not_the_declaration_order(batch):
+    torch.manual_seed(0)
+    layers = [nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)]
+    model = DeclaredOutOfOrder(layers, declare=[4, 2, 0, 3, 1])
+    flow = run(model, batch)
+    assert [r.name for r in flow.layers()] == [f"layer{i}" for i in range(5)]
+    assert list(flow.weight_grad_norms()) == ["layer0", "layer2", "layer4"]
+
+
+def count_samples(flow):
+    return sum((r.activation_sample is not None) + (r.gradient_sample is not None)
+               for step in flow.steps for r in step.records.values())
+
+
+def test_samples_are_kept_for_the_latest_steps_only(batch):
+    model = net(depth=4)
+    layers = len(run(model, batch).layers())
+    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=50)
+    assert len(flow.steps) == 50 and count_samples(flow) <= 2 * 2 * layers
+    assert len(flow.update_ratios()["output"]) == 50  # statistics of every step stay
+    everything = gradflow.GradFlow(model, keep_samples="all")
+    with everything:
+        for _ in range(5):
+            F.cross_entropy(model(batch[0]), batch[1]).backward()
+    assert count_samples(everything) == 5 * 2 * layers
+
+
+def test_an_evaluation_pass_keeps_the_samples_of_the_step_with_gradients(batch):
+    model = net(depth=3)
+    with gradflow.GradFlow(model) as flow:
+        for _ in range(3):
+            F.cross_entropy(model(batch[0]), batch[1]).backward()
+        with torch.no_grad():
+            model(batch[0])
+            model(batch[0])
+    assert all(r.gradient_sample is not None for r in flow.layers(kind="activations"))
+    plt.close(gradflow.plot_histograms(flow))
+
+
+def test_an_empty_batch_is_skipped_not_a_crash(batch):
+    model = net(depth=3)
+    with gradflow.GradFlow(model) as flow:
+        model(batch[0][:64])
+        empty = model(torch.zeros(0, 16))
+        F.cross_entropy(empty, torch.zeros(0, dtype=torch.long), reduction="sum").backward()
+        assert all(r.act_mean is None and r.dead_fraction is None
+                   for r in flow.layers(step=-1, kind="activations"))
+        F.cross_entropy(model(batch[0][64:]), batch[1][64:]).backward()
+    assert all(r.act_mean is not None for r in flow.layers(kind="activations"))
+
+
+# --- the statistics themselves: thresholds, accumulation, normalisation -------------------
+
+
+def activation_stats(module, values):
+    """What GradFlow records for an activation module whose outputs are ``values``."""
+    model = nn.Sequential(nn.Identity(), module)
+    model.register_parameter("unused", nn.Parameter(torch.zeros(1)))
+    with gradflow.GradFlow(model) as flow, torch.no_grad():
+        model(values)
+    return flow.layers(kind="activations")[0]
+
+
+def test_tanh_saturates_beyond_0_97():
+    # outputs 0.965 and −0.965 are not saturated; 0.975, −0.975 and 0.999 are
+    inputs = torch.atanh(torch.tensor([[0.965, -0.965, 0.975, -0.975, 0.999, 0.0, 0.5, 0.9]]))
+    assert activation_stats(nn.Tanh(), inputs).saturated_fraction == pytest.approx(3 / 8)
+
+
+def test_sigmoid_saturates_outside_0_015_to_0_985():
+    outputs = torch.tensor([[0.014, 0.016, 0.5, 0.984, 0.986, 0.1, 0.9, 0.999]],
+                           dtype=torch.float64)
+    inputs = torch.log(outputs / (1 - outputs))  # the logit: sigmoid(inputs) == outputs
+    assert activation_stats(nn.Sigmoid(), inputs).saturated_fraction == pytest.approx(3 / 8)
+
+
+def test_dead_units_are_counted_over_every_batch_seen():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.zero_()
+    with gradflow.GradFlow(model) as flow, torch.no_grad():
+        model(torch.tensor([[1.0, -1.0], [2.0, -3.0]]))  # unit 0 alive, unit 1 dead
+        assert flow.layers(step=-1, kind="relu")[0].dead_fraction == 0.5
+        model(torch.tensor([[-1.0, -1.0]]))  # both zero here, but unit 0 lived in batch 1
+        assert flow.layers(step=-1, kind="relu")[0].dead_fraction == 0.5
+        model(torch.tensor([[-1.0, 5.0]]))  # unit 1 comes alive: no unit is dead any more
+        assert flow.layers(step=-1, kind="relu")[0].dead_fraction == 0.0
+
+
+def test_the_update_ratio_is_the_change_divided_by_the_weights_norm(batch):
+    model = net(depth=2)
+    with torch.no_grad():
+        model.hidden1.linear.weight.mul_(7.0)  # ‖w‖ far from 1, so leaving out the division shows
+    before = model.hidden1.linear.weight.detach().clone()
+    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.05))
+    change = (model.hidden1.linear.weight.detach() - before).double().norm()
+    expected = (change / before.double().norm()).item()
+    assert flow.update_ratios()["hidden1.linear"] == [pytest.approx(expected, rel=1e-9)]
+
+
+# --- hidden_state_gradients ---------------------------------------------------------------
+
+
+def test_hidden_state_gradients_refuses_a_bidirectional_layer():
+    with pytest.raises(ValueError, match="rnn is bidirectional"):
+        gradflow.hidden_state_gradients(nn.GRU(3, 4, bidirectional=True), torch.randn(5, 2, 3),
+                                        lambda h: h.sum())
+
+
+@pytest.mark.parametrize("layer_type", [nn.RNN, nn.GRU, nn.LSTM])
+def test_hidden_state_gradients_leave_the_parameters_grad_as_they_were(layer_type):
+    torch.manual_seed(0)
+    rnn = layer_type(3, 6, num_layers=2)
+    rnn.weight_hh_l0.grad = torch.full_like(rnn.weight_hh_l0, 0.5)
+    kept = rnn.weight_hh_l0.grad
+    gradflow.hidden_state_gradients(rnn, torch.randn(7, 2, 3), lambda h: h.pow(2).sum())
+    assert rnn.weight_hh_l0.grad is kept and torch.all(kept == 0.5)
+    assert all(p.grad is None for name, p in rnn.named_parameters() if name != "weight_hh_l0")
+
+
+@pytest.mark.parametrize("layer_type", [nn.RNN, nn.GRU, nn.LSTM])
+def test_hidden_state_gradients_match_retained_gradients(layer_type):
+    """The reference: keep the gradient of every hidden state of a step-by-step run."""
+    torch.manual_seed(0)
+    rnn, inputs = layer_type(3, 6, num_layers=2, batch_first=True), torch.randn(2, 9, 3)
+    norms = gradflow.hidden_state_gradients(rnn, inputs, lambda h: h.pow(2).sum())
+    state, kept = None, []
+    for x_t in inputs.unbind(dim=1):
+        _, state = rnn(x_t[:, None], state)
+        hidden = state[0] if layer_type is nn.LSTM else state
+        hidden.retain_grad()
+        kept.append(hidden)
+    kept[-1][-1].pow(2).sum().backward()
+    assert norms == pytest.approx([h.grad[-1].double().norm().item() for h in kept], rel=1e-6)
+
+
+def test_hidden_state_gradients_of_a_frozen_layer():
+    torch.manual_seed(0)
+    rnn = nn.RNN(3, 4).requires_grad_(False)
+    norms = gradflow.hidden_state_gradients(rnn, torch.randn(6, 2, 3), lambda h: h.sum())
+    assert len(norms) == 6 and norms[-1] > 0
+
+
+# --- bad arguments name the argument ------------------------------------------------------
+
+
+def small():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def recorded():
+    model = small()
+    with gradflow.GradFlow(model) as flow:
+        model(torch.randn(4, 2)).sum().backward()
+    return flow
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: gradflow.GradFlow(small(), optimizer="sgd"), "optimizer must be a torch.optim"),
+    (lambda: gradflow.GradFlow(small(), torch.optim.SGD(small().parameters(), lr=0.1)),
+     "optimizer holds none of the model's parameters"),
+    (lambda: gradflow.GradFlow(small(), keep_samples=2), "keep_samples must be"),
+    (lambda: gradflow.GradFlow(small(), keep_samples="some"), "keep_samples must be"),
+    (lambda: recorded().layers(step=1), "step must be .* from 0 to 0"),
+    (lambda: recorded().layers(step=0.5), "step must be"),
+    (lambda: recorded().layers(kind="dense"), "kind must be None or one of weights"),
+    (lambda: recorded().weight_grad_norms(step=-2), "step must be"),
+    (lambda: recorded().table(step="last"), "step must be"),
+    (lambda: gradflow.plot_gradient_norms("flow"), "plot_gradient_norms needs the GradFlow"),
+    (lambda: gradflow.plot_histograms(None), "plot_histograms needs the GradFlow"),
+    (lambda: gradflow.plot_histograms(recorded(), max_layers=0), "max_layers must be"),
+    (lambda: gradflow.plot_update_ratios([1, 2]), "plot_update_ratios needs the GradFlow"),
+    (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 5), sum),
+     "inputs has 5 features .* input_size=2"),
+    (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 2).long(), sum),
+     "inputs must be a floating-point tensor"),
+    (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 2), "sum"),
+     "loss_of_last_state must be a function"),
+    (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 2), lambda h: h),
+     "loss_of_last_state must return a single number"),
+    (lambda: gradflow.measure_overhead("net", None, None), "model must be a torch.nn.Module"),
+    (lambda: gradflow.measure_overhead(small(), torch.optim.SGD(small().parameters(), lr=1),
+                                       (torch.zeros(2, 2), torch.zeros(2).long())),
+     "optimizer holds none"),
+    (lambda: (m := small(), gradflow.measure_overhead(
+        m, torch.optim.SGD(m.parameters(), lr=0.1), torch.zeros(2, 2)))[1], "batch must be a pair"),
+    (lambda: (m := small(), gradflow.measure_overhead(
+        m, torch.optim.SGD(m.parameters(), lr=0.1), (torch.zeros(2, 2), torch.zeros(2).long()),
+        repeats=0))[1], "repeats must be"),
+])
+def test_bad_arguments_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

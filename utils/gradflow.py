@@ -6,20 +6,28 @@ it can read, on every forward and backward pass:
 - for layers with weights (Linear, Conv1d/2d/3d, RNN, LSTM, GRU): the norm of
   the gradient of the layer's weight (for recurrent layers, the hidden-to-hidden
   weight) and of its output, and — when an optimizer is watched — the
-  update-to-data ratio ‖Δw‖/‖w‖ of each step; for recurrent layers also the
-  norm of the gradient reaching the output at each time step from above
-  (``time_grad_norms``). The gradient that flows back *through time* inside the
-  recurrence, ∂L/∂h_t, is measured by ``hidden_state_gradients``;
+  update-to-data ratio ‖Δw‖/‖w‖ of each step. For recurrent layers the output
+  gradient is the gradient reaching everything the layer returns (the output
+  sequence and the final state h_n, plus c_n for an LSTM), so a classifier that
+  reads ``h_n`` is measured too; ``state_grad_norm`` is the part reaching the
+  final state and ``time_grad_norms`` the norm of the gradient reaching the
+  output sequence at each time step from above. The gradient that flows back
+  *through time* inside the recurrence, ∂L/∂h_t, is measured by
+  ``hidden_state_gradients``;
 - for activation modules (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, SELU):
   the mean and standard deviation of the activations, the fraction of
   saturated values (sigmoid and tanh in their flat parts) and the fraction of
-  dead units (ReLU units that are zero for every example seen).
+  dead units (ReLU units that are zero for every example seen since the flow
+  started, over all batches).
 
 Each forward pass of the whole model starts a new "step"; ``flow.layers()`` shows
-the last step that has gradients. A module used twice in one forward pass (one
-activation module shared by several layers) is recorded as one layer: give each
-layer its own module. Use it as a context manager; every hook it added is
-removed on exit::
+the last step that has gradients, with the layers in the order the forward pass
+first reached them (the data's path, not the order the model declares them). A
+module used twice in one forward pass (one activation module shared by several
+layers) is recorded as one layer: give each layer its own module. Samples of
+the values (for histograms) are kept only for the most recent steps, so memory
+stays bounded over a long run (see ``keep_samples``). Use it as a context
+manager; every hook it added is removed on exit::
 
     with GradFlow(model) as flow:
         loss_fn(model(x), y).backward()
@@ -27,11 +35,14 @@ removed on exit::
     plot_gradient_norms(flow)
 
 ``diagnose(model, (x, y))`` runs a few batches and names what it sees
-(vanishing, exploding, saturated, dead units) in plain words, with the
-notebook that teaches the fix. Activations computed with functions (e.g.
-``torch.sigmoid`` inside ``forward``) are invisible to hooks: use modules.
+(vanishing, exploding, saturated, dead units, inputs that are not finite) in
+plain words, with the notebook that teaches the fix; it leaves the model as it
+found it. Activations computed with functions (e.g. ``torch.sigmoid`` inside
+``forward``) are invisible to hooks: use modules.
 """
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -42,12 +53,21 @@ RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
 WEIGHT_KINDS = ("linear", "conv", "rnn", "lstm", "gru")
 ACTIVATION_KINDS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu",
                     nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SELU: "selu"}
+#: What ``GradFlow.layers(kind=...)`` accepts besides None.
+LAYER_FILTERS = ("weights", "activations") + WEIGHT_KINDS + tuple(ACTIVATION_KINDS.values())
 #: A sigmoid or tanh output this close to its bounds is "saturated": its slope is
 #: below about 6% of the maximum (|tanh| > 0.97: 1 − 0.97² ≈ 0.059; sigmoid outside
 #: [0.015, 0.985]: 0.015 · 0.985 ≈ 0.059 · 1/4).
 TANH_MARGIN = 0.03
 SIGMOID_MARGIN = 0.015
 SAMPLE_SIZE = 2000  # values kept per layer and step for histograms
+#: A rule of thumb, not a law: in a healthy run each step changes a weight matrix by
+#: roughly 1e-3 of its size (‖Δw‖/‖w‖ ≈ 1e-3). From Andrej Karpathy's CS231n notes,
+#: "Neural Networks Part 3: Learning and Evaluation" (the ratio of the update to the
+#: values "should be somewhere around 1e-3"), and his lecture series *Neural Networks:
+#: Zero to Hero* (makemore part 3). Much lower: the layer learns slowly; much higher:
+#: the learning rate may be too high.
+UPDATE_RATIO_RULE_OF_THUMB = 1e-3
 
 
 @dataclass
@@ -65,8 +85,10 @@ class LayerRecord:
     weight_norm: float = None
     update_ratio: float = None
     time_grad_norms: list = None
+    state_grad_norm: float = None  # recurrent layers: the gradient reaching h_n (and c_n)
     activation_sample: torch.Tensor = None
     gradient_sample: torch.Tensor = None
+    grad_parts: dict = field(default=None, repr=False)  # recurrent: norm of each output's part
 
 
 @dataclass
@@ -105,6 +127,50 @@ def _sample(tensor, generator):
     return flat.cpu()
 
 
+def _describe(value):
+    """A short description of a value for error messages: a tensor's shape, else its type."""
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _check_module(model, argument="model"):
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{argument} must be a torch.nn.Module (a network), got "
+                         f"{_describe(model)}.")
+
+
+def _check_optimizer(optimizer, model):
+    """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
+                         f"model.parameters(), lr=0.1)) or None, got {_describe(optimizer)}.")
+    mine = {id(parameter) for parameter in model.parameters()}
+    theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    if not any(id(parameter) in mine for parameter in theirs):
+        raise ValueError("optimizer holds none of the model's parameters (was it built for "
+                         "another model?): build it from this model, e.g. "
+                         "torch.optim.SGD(model.parameters(), lr=0.1).")
+
+
+def _check_callable(function, argument, example):
+    if not callable(function):
+        raise ValueError(f"{argument} must be a function such as {example}, got "
+                         f"{_describe(function)}.")
+
+
+def _check_count(value, argument):
+    """A whole number of at least 1 (Python or NumPy integer, not True/False)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{argument} must be a whole number of at least 1, got {value!r}.")
+
+
+def _check_flow(flow, function):
+    if not isinstance(flow, GradFlow):
+        raise ValueError(f"{function} needs the GradFlow object of a run (with GradFlow(model) "
+                         f"as flow: ...), got {_describe(flow)}.")
+
+
 class GradFlow:
     """Record per-layer activation and gradient statistics of ``model``.
 
@@ -114,18 +180,28 @@ class GradFlow:
         Any module with parameters; the layers of the types above are read.
     optimizer : torch.optim.Optimizer, optional
         If given, the update-to-data ratio of every weight is recorded at
-        each ``optimizer.step()``.
-    keep_samples : bool
-        Keep up to 2,000 activation and gradient values per layer and step
-        (for histograms).
+        each ``optimizer.step()``. It must hold parameters of ``model``.
+    keep_samples : True, False or "all"
+        Keep up to 2,000 activation and gradient values per layer (for
+        histograms). ``True`` (the default) keeps them only for the most
+        recent step and the most recent step with gradients (what ``layers()``
+        and ``plot_histograms`` show); older steps keep their statistics and
+        drop their samples, so memory stays bounded however long the run.
+        ``"all"`` keeps the samples of every step (memory grows with the
+        number of steps); ``False`` keeps none.
     """
 
     def __init__(self, model, optimizer=None, keep_samples=True):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"GradFlow needs a torch.nn.Module, got {type(model).__name__}.")
+        _check_module(model)
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__} has no parameters: there are no gradients "
                              "to watch. Pass the whole network, not a parameter-free module.")
+        if optimizer is not None:
+            _check_optimizer(optimizer, model)
+        if not (isinstance(keep_samples, bool) or isinstance(keep_samples, str)
+                and keep_samples == "all"):
+            raise ValueError(f"keep_samples must be True (samples of the latest steps), False or "
+                             f"'all' (samples of every step), got {keep_samples!r}.")
         self.model = model
         self.optimizer = optimizer
         self.keep_samples = keep_samples
@@ -141,10 +217,16 @@ class GradFlow:
         self._snapshots = {}
         self._generator = torch.Generator().manual_seed(0)
         self._dead_since_start = {}
+        self._forward_order = []  # layer names in the order the forward pass first ran them
+        self._last_gradient_step = None  # index of the latest step that received gradients
+        self._steps_with_samples = set()
 
     # --- hooks ---------------------------------------------------------------------
 
     def __enter__(self):
+        if self._handles:
+            raise RuntimeError("This GradFlow is already watching the model; use it in one "
+                               "`with` block at a time.")
         self._handles.append(self.model.register_forward_pre_hook(self._start_step))
         for name, module in self.watched:
             self._handles.append(module.register_forward_hook(self._forward_hook(name, module)))
@@ -175,6 +257,16 @@ class GradFlow:
 
     def _start_step(self, module, inputs):
         self.steps.append(_Step())
+        if self.keep_samples is True:
+            self._drop_old_samples()
+
+    def _drop_old_samples(self):
+        """Forget the samples of every step but the newest and the latest with gradients."""
+        keep = {len(self.steps) - 1, self._last_gradient_step}
+        for index in self._steps_with_samples - keep:
+            for record in self.steps[index].records.values():
+                record.activation_sample = record.gradient_sample = None
+        self._steps_with_samples &= keep
 
     def _record(self, name, kind):
         if not self.steps:
@@ -188,22 +280,27 @@ class GradFlow:
         kind = _kind_of(module)
 
         def hook(mod, inputs, output):
+            state = None
             if isinstance(output, tuple):  # recurrent layers return (output, state)
-                output = output[0]
+                output, state = output
             if not torch.is_tensor(output):
                 raise ValueError(f"GradFlow cannot read the output of {name} "
                                  f"({type(output).__name__}); packed sequences are not supported.")
+            if name not in self._forward_order:
+                self._forward_order.append(name)
             record = self._record(name, kind)
+            index = len(self.steps) - 1
             with torch.no_grad():
                 values = output.detach()
-                if kind in ACTIVATION_KINDS.values():
+                if kind in ACTIVATION_KINDS.values() and values.numel() > 0:
                     self._activation_stats(record, name, kind, values)
-            if self.keep_samples:
+            if self.keep_samples and values.numel() > 0:
                 record.activation_sample = _sample(values, self._generator)
-            if output.requires_grad:
-                time_dim = (1 if module.batch_first else 0) if kind in ("rnn", "lstm", "gru") \
-                    else None
-                output.register_hook(self._output_grad_hook(record, time_dim))
+                self._steps_with_samples.add(index)
+            if kind in ("rnn", "lstm", "gru"):
+                self._watch_recurrent_outputs(record, index, output, state, module.batch_first)
+            elif output.requires_grad:
+                output.register_hook(self._output_grad_hook(record, index))
 
         return hook
 
@@ -221,24 +318,60 @@ class GradFlow:
             never_active = (units <= 0).all(dim=0)
             previous = self._dead_since_start.get(name)
             if previous is not None and previous.shape == never_active.shape:
-                never_active = never_active & previous
+                never_active = never_active & previous  # dead = zero for every example seen
             self._dead_since_start[name] = never_active
             record.dead_fraction = never_active.float().mean().item()
 
-    def _output_grad_hook(self, record, time_dim):
+    def _output_grad_hook(self, record, index):
         def hook(grad):
+            if grad is None:  # an output the loss does not use
+                return
+            self._last_gradient_step = index
             record.output_grad_norm = _norm(grad)
-            if time_dim is not None and grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t
+            if self.keep_samples:
+                record.gradient_sample = _sample(grad, self._generator)
+                self._steps_with_samples.add(index)
+
+        return hook
+
+    def _watch_recurrent_outputs(self, record, index, output, state, batch_first):
+        """Hooks on everything a recurrent layer returns: the output sequence and h_n (c_n).
+
+        A classifier may read only the last output, only h_n, or both; the layer's
+        output gradient is the norm of the gradient reaching all of them together.
+        """
+        record.grad_parts = {}
+        states = state if isinstance(state, tuple) else (state,)
+        parts = [("output", output)] + [(f"state{i}", s) for i, s in enumerate(states)]
+        for part, tensor in parts:
+            if torch.is_tensor(tensor) and tensor.requires_grad:
+                tensor.register_hook(self._recurrent_grad_hook(record, index, part, batch_first))
+
+    def _recurrent_grad_hook(self, record, index, part, batch_first):
+        def hook(grad):
+            if grad is None:  # an output the loss does not use: no gradient reaches it
+                return
+            self._last_gradient_step = index
+            record.grad_parts[part] = _norm(grad)
+            record.output_grad_norm = math.hypot(*record.grad_parts.values())
+            states = [norm for name, norm in record.grad_parts.items() if name != "output"]
+            record.state_grad_norm = math.hypot(*states) if states else None
+            if part != "output":
+                return
+            if grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t, from above
+                time_dim = 1 if batch_first else 0
                 other_dims = tuple(d for d in range(3) if d != time_dim)
                 record.time_grad_norms = _high_precision(grad).norm(dim=other_dims).cpu().tolist()
             if self.keep_samples:
                 record.gradient_sample = _sample(grad, self._generator)
+                self._steps_with_samples.add(index)
 
         return hook
 
     def _weight_grad_hook(self, name, kind):
         def hook(parameter):
             record = self._record(name, kind)
+            self._last_gradient_step = len(self.steps) - 1
             record.weight_grad_norm = _norm(parameter.grad)
             record.weight_norm = _norm(parameter)
 
@@ -260,23 +393,35 @@ class GradFlow:
 
     # --- results -------------------------------------------------------------------
 
-    def layers(self, step=None, kind=None):
-        """The records of one step, input to output (default: the last step with
-        gradients, so an evaluation pass after ``backward()`` does not hide them).
-
-        ``kind`` filters: ``"weights"`` for layers with weights, ``"activations"``
-        for activation modules, or a single kind such as ``"tanh"``.
-        """
+    def _step_index(self, step):
+        """Check ``step`` (None, or a step number, negative from the end) and resolve it."""
         if not self.steps:
             raise ValueError("Nothing recorded yet: run a forward and backward pass inside "
                              "`with GradFlow(model) as flow:`.")
         if step is None:
-            with_gradients = [i for i, s in enumerate(self.steps)
-                              if any(r.output_grad_norm is not None or r.weight_grad_norm
-                                     is not None for r in s.records.values())]
-            step = with_gradients[-1] if with_gradients else -1
-        records = self.steps[step].records
-        ordered = [records[name] for name, _ in self.watched if name in records]
+            return self._last_gradient_step if self._last_gradient_step is not None else -1
+        count = len(self.steps)
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) \
+                or not -count <= step < count:
+            raise ValueError(f"step must be None (the last step with gradients) or a step number "
+                             f"from 0 to {count - 1} (negative counts from the end), got "
+                             f"{step!r}.")
+        return int(step)
+
+    def layers(self, step=None, kind=None):
+        """The records of one step, in the order the forward pass first reached the layers
+        (input to output; default: the last step with gradients, so an evaluation pass
+        after ``backward()`` does not hide them).
+
+        ``kind`` filters: ``"weights"`` for layers with weights, ``"activations"``
+        for activation modules, or a single kind such as ``"tanh"``.
+        """
+        if kind is not None and kind not in LAYER_FILTERS:
+            raise ValueError(f"kind must be None or one of {', '.join(LAYER_FILTERS)}; got "
+                             f"{kind!r}.")
+        records = self.steps[self._step_index(step)].records
+        ordered = [records[name] for name in self._forward_order if name in records]
+        ordered += [record for name, record in records.items() if name not in self._forward_order]
         if kind == "weights":
             return [r for r in ordered if r.kind in WEIGHT_KINDS]
         if kind == "activations":
@@ -316,43 +461,77 @@ class GradFlow:
         return "\n".join(lines)
 
 
+def _initial_state(rnn, inputs):
+    """Zero initial state (what nn.RNN/GRU/LSTM use by default) that tracks gradients, so
+    the hidden states form a graph even when the layer's weights are frozen."""
+    batch = inputs.shape[0 if rnn.batch_first else 1]
+    hidden = getattr(rnn, "proj_size", 0) or rnn.hidden_size
+    options = {"dtype": inputs.dtype, "device": inputs.device, "requires_grad": True}
+    h0 = torch.zeros(rnn.num_layers, batch, hidden, **options)
+    if isinstance(rnn, nn.LSTM):
+        return h0, torch.zeros(rnn.num_layers, batch, rnn.hidden_size, **options)
+    return h0
+
+
 def hidden_state_gradients(rnn, inputs, loss_of_last_state):
     """‖∂L/∂h_t‖ for every time step t, through the recurrence (backprop through time).
 
-    The recurrent layer ``rnn`` (nn.RNN, nn.GRU or nn.LSTM) is run one step at
-    a time on ``inputs`` so that every hidden state h_t is a tensor whose
-    gradient can be kept; ``loss_of_last_state`` maps the top layer's last
-    hidden state (batch, hidden) to a scalar loss. Returns a list of norms,
-    one per time step, from the first to the last.
+    The recurrent layer ``rnn`` (a one-directional nn.RNN, nn.GRU or nn.LSTM) is
+    run one step at a time on ``inputs`` so that every hidden state h_t is a
+    tensor whose gradient can be read; ``loss_of_last_state`` maps the top
+    layer's last hidden state (batch, hidden) to a scalar loss. Returns a list
+    of norms, one per time step, from the first to the last. The parameters'
+    ``.grad`` are left as they were.
     """
     if not isinstance(rnn, RECURRENT_LAYERS):
-        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU or nn.LSTM, got "
-                         f"{type(rnn).__name__}.")
+        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU or nn.LSTM as rnn, got "
+                         f"{_describe(rnn)}.")
+    if rnn.bidirectional:
+        raise ValueError("rnn is bidirectional: its backward direction reads the sequence from "
+                         "the end, so running it one step at a time would measure a different "
+                         "network. Pass a one-directional layer (bidirectional=False).")
+    _check_callable(loss_of_last_state, "loss_of_last_state", "lambda h: h.sum()")
     if not torch.is_tensor(inputs) or inputs.dim() != 3:
         raise ValueError("inputs must be a 3-D tensor (batch, time, features) with "
                          "batch_first=True, or (time, batch, features) otherwise; got "
-                         f"{getattr(inputs, 'shape', type(inputs).__name__)}.")
+                         f"{_describe(inputs)}.")
+    if not inputs.is_floating_point():
+        raise ValueError(f"inputs must be a floating-point tensor, got {inputs.dtype}.")
+    if inputs.shape[2] != rnn.input_size:
+        raise ValueError(f"inputs has {inputs.shape[2]} features per time step (shape "
+                         f"{tuple(inputs.shape)}), but rnn expects input_size={rnn.input_size}.")
     time_dim = 1 if rnn.batch_first else 0
     if inputs.shape[1 - time_dim] == 0 or inputs.shape[time_dim] == 0:
         raise ValueError(f"inputs is empty (shape {tuple(inputs.shape)}): need at least one "
                          "example and one time step.")
-    state, hidden_states = None, []
-    for x_t in inputs.unbind(dim=time_dim):
-        _, state = rnn(x_t.unsqueeze(time_dim), state)
-        hidden = state[0] if isinstance(rnn, nn.LSTM) else state
-        hidden.retain_grad()
-        hidden_states.append(hidden)
-    loss = loss_of_last_state(hidden_states[-1][-1])
-    loss.backward()
-    return [_norm(h.grad[-1]) for h in hidden_states]
+    with torch.enable_grad():
+        state, hidden_states = _initial_state(rnn, inputs), []
+        for x_t in inputs.unbind(dim=time_dim):
+            _, state = rnn(x_t.unsqueeze(time_dim), state)
+            hidden_states.append(state[0] if isinstance(rnn, nn.LSTM) else state)
+        loss = loss_of_last_state(hidden_states[-1][-1])
+        if not torch.is_tensor(loss) or loss.numel() != 1:
+            raise ValueError("loss_of_last_state must return a single number (a one-element "
+                             f"tensor), got {_describe(loss)}.")
+        # autograd.grad, not backward(): the parameters' .grad stay untouched.
+        gradients = torch.autograd.grad(loss.reshape(()), hidden_states)
+    return [_norm(gradient[-1]) for gradient in gradients]
 
 
 def measure_overhead(model, optimizer, batch, repeats=20, loss_fn=None):
-    """Seconds per training step without and with ``GradFlow`` (best of 3 rounds each)."""
+    """Seconds per training step without and with ``GradFlow`` (best of 3 rounds each).
+
+    It trains ``model`` for 6 × ``repeats`` steps: use a throwaway model.
+    """
     import time
 
+    _check_module(model)
+    _check_optimizer(optimizer, model)
+    _check_count(repeats, "repeats")
+    if loss_fn is not None:
+        _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
     loss_fn = loss_fn or nn.functional.cross_entropy
-    x, y = batch
+    x, y = _check_batch(batch, "batch")
 
     def step():
         optimizer.zero_grad()
@@ -385,8 +564,9 @@ def plot_gradient_norms(flow, ax=None, label=None, step=None):
     """Per-layer ‖∂L/∂W‖ on a log scale, input layer on the left."""
     import matplotlib.pyplot as plt
 
-    ax = ax or plt.gca()
+    _check_flow(flow, "plot_gradient_norms")
     norms = flow.weight_grad_norms(step)
+    ax = ax or plt.gca()
     ax.semilogy(range(1, len(norms) + 1), list(norms.values()), marker="o", label=label)
     ax.set(xlabel="layer (1 = next to the input)", ylabel="‖∂L/∂W‖ (log scale)")
     return ax
@@ -396,14 +576,18 @@ def plot_histograms(flow, step=None, max_layers=8):
     """A grid: one column per activation layer, activations on top and gradients below.
 
     Each row shares its x axis, so a distribution that narrows from layer to
-    layer is seen narrowing.
+    layer is seen narrowing. Samples exist for the latest steps only, unless the
+    flow was created with ``keep_samples="all"``.
     """
     import matplotlib.pyplot as plt
 
+    _check_flow(flow, "plot_histograms")
+    _check_count(max_layers, "max_layers")
     layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
     if not layers:
-        raise ValueError("No activation samples: create GradFlow(..., keep_samples=True) and "
-                         "use activation modules (nn.Tanh, nn.ReLU, ...).")
+        raise ValueError("No activation samples for this step: create GradFlow(..., "
+                         "keep_samples=True) and use activation modules (nn.Tanh, nn.ReLU, ...); "
+                         "samples of older steps are dropped unless keep_samples='all'.")
     layers = _spread(layers, max_layers)
     fig, axes = plt.subplots(2, len(layers), figsize=(2.2 * len(layers), 4.4), squeeze=False,
                              sharex="row")
@@ -432,10 +616,13 @@ def _spread(items, limit):
 
 def plot_update_ratios(flow, ax=None, max_layers=6):
     """log10 of ‖Δw‖/‖w‖ over the optimizer steps for up to ``max_layers`` layers spread
-    over the depth (dark = near the input, light = near the output), with the 1e-3 rule
-    of thumb."""
+    over the depth (dark = near the input, light = near the output), with a line at the
+    rule of thumb ‖Δw‖/‖w‖ ≈ 1e-3 (Karpathy's CS231n notes and *Neural Networks: Zero to
+    Hero*; see ``UPDATE_RATIO_RULE_OF_THUMB``)."""
     import matplotlib.pyplot as plt
 
+    _check_flow(flow, "plot_update_ratios")
+    _check_count(max_layers, "max_layers")
     ratios = flow.update_ratios()
     if not ratios:
         raise ValueError("No update ratios recorded: pass optimizer= to GradFlow and call "
@@ -446,7 +633,8 @@ def plot_update_ratios(flow, ax=None, max_layers=6):
     for name, colour in zip(names, colours, strict=True):
         values = torch.tensor(ratios[name], dtype=torch.float64).clamp_min(1e-300)
         ax.plot(torch.log10(values).numpy(), color=colour, linewidth=1.2, label=_short(name))
-    ax.axhline(-3, color="gray", linestyle=":", label="rule of thumb, 1e-3")
+    ax.axhline(math.log10(UPDATE_RATIO_RULE_OF_THUMB), color="gray", linestyle=":",
+               label="rule of thumb ≈ 1e-3 (Karpathy)")
     ax.set(xlabel="optimizer step", ylabel="log10 ‖Δw‖ / ‖w‖")
     return ax
 
@@ -469,7 +657,11 @@ DEAD_LIMIT = 0.5  # a layer with more than half of its units dead
 
 @dataclass
 class Diagnosis:
-    """What ``diagnose`` found: a list of (condition, sentence) and the measurements."""
+    """What ``diagnose`` found: a list of (condition, sentence) and the measurements.
+
+    ``gradient_ratio`` is NaN when it could not be measured (the notes say why);
+    such a diagnosis is not ``healthy`` even when it found nothing.
+    """
 
     findings: list
     gradient_ratio: float  # ‖∂L/∂z‖ at the first layer / at the last layer
@@ -483,7 +675,8 @@ class Diagnosis:
 
     @property
     def healthy(self):
-        return not self.findings
+        """No problem found, and the gradient ratio was measured."""
+        return not self.findings and math.isfinite(self.gradient_ratio)
 
     def __repr__(self):
         if self.healthy:
@@ -491,61 +684,177 @@ class Diagnosis:
                      f"= {self.gradient_ratio:.2g} (healthy range {VANISHING_RATIO:g} to "
                      f"{EXPLODING_RATIO:g}); no saturated or dead layer among the activation "
                      "modules."]
+        elif not self.findings:
+            lines = ["Diagnosis: no problem found in what could be checked, but the gradient "
+                     "ratio between the first and the last layer was not measured (see the "
+                     "notes), so this is not a clean bill of health."]
         else:
             lines = ["Diagnosis:"] + [f"- {sentence}" for _, sentence in self.findings]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
+def _check_batch(batch, argument):
+    """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list. (x may be
+    time-major, so its rows are not compared with y's: the loss function checks that.)"""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise ValueError(f"{argument} must be a pair (x, y) of tensors, got {_describe(batch)}"
+                         f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}.")
+    x, y = batch
+    if not (torch.is_tensor(x) and torch.is_tensor(y)):
+        raise ValueError(f"{argument} must hold torch tensors (x, y); got {_describe(x)} and "
+                         f"{_describe(y)}.")
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(f"{argument}: x and y need one row per example, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    if x.numel() == 0 or y.numel() == 0:
+        raise ValueError(f"{argument} is an empty batch (x of shape {tuple(x.shape)}, y of shape "
+                         f"{tuple(y.shape)}); give it real data.")
+    return x, y
+
+
 def _batches_of(data):
-    if isinstance(data, tuple) and len(data) == 2 and torch.is_tensor(data[0]):
-        return [data]
+    """``data`` as a list of checked batches: one pair (x, y), or a list of such pairs."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
+        return [_check_batch(data, "data")]
+    if torch.is_tensor(data) or isinstance(data, (str, bytes, dict)) \
+            or not hasattr(data, "__iter__"):
+        raise ValueError("data must be one batch (x, y) of tensors, or a list of such batches; "
+                         f"got {_describe(data)}.")
     batches = list(data)
     if not batches:
-        raise ValueError("diagnose needs at least one batch (x, y).")
-    return batches
+        raise ValueError("diagnose needs at least one batch (x, y) in data.")
+    return [_check_batch(batch, f"data[{i}]") for i, batch in enumerate(batches)]
 
 
-def diagnose(model, data, loss_fn=None):
-    """Run ``model`` on a few batches and name what the gradients show, in plain words.
+def _not_finite(tensor):
+    """How many values of a tensor are NaN or infinite (0 for integer tensors)."""
+    if not tensor.is_floating_point():
+        return 0
+    return int((~torch.isfinite(tensor)).sum())
 
-    ``data`` is one batch ``(x, y)`` or a list of them. No weight is changed;
-    the gradients are cleared afterwards. Returns a ``Diagnosis``.
+
+def _bad_data(batches):
+    """A finding when some input or target is NaN or infinite, else None."""
+    for i, (x, y) in enumerate(batches):
+        for what, tensor in (("inputs", x), ("targets", y)):
+            count = _not_finite(tensor)
+            if count:
+                return ("bad_inputs", f"The {what} contain NaN/inf: {count:,} of "
+                        f"{tensor.numel():,} values in batch {i + 1}. Every gradient would be "
+                        "NaN, so nothing else was checked. Fix the data first (e.g. a division "
+                        "by a zero standard deviation when scaling).")
+    return None
+
+
+def _bad_weights(model):
+    """A finding when some parameter of the model is NaN or infinite, else None."""
+    broken = [name for name, parameter in model.named_parameters() if _not_finite(parameter)]
+    if broken:
+        return ("bad_weights", f"The model's parameters already contain NaN/inf ({broken[0]}"
+                f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}): an earlier "
+                f"update blew up. Re-initialise, then see {FIXES['exploding']}.")
+    return None
+
+
+@dataclass
+class _SavedState:
+    """Everything about a model that running it forward and backward could change."""
+
+    modes: list  # (module, training flag)
+    values: list  # (parameter or buffer, a copy of its values)
+    grads: list  # (parameter, its .grad tensor or None)
+    requires_grad: list  # (parameter, flag)
+
+
+def _save_state(model):
+    return _SavedState(
+        modes=[(module, module.training) for module in model.modules()],
+        values=[(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())],
+        grads=[(p, p.grad) for p in model.parameters()],
+        requires_grad=[(p, p.requires_grad) for p in model.parameters()])
+
+
+def _restore_state(saved):
+    for module, training in saved.modes:
+        module.training = training
+    with torch.no_grad():
+        for tensor, copy in saved.values:
+            tensor.copy_(copy)
+    for parameter, grad in saved.grads:
+        parameter.grad = grad
+    for parameter, flag in saved.requires_grad:
+        parameter.requires_grad_(flag)
+
+
+def _run_batches(model, batches, loss_fn, device):
+    """Forward and backward on each batch; a finding if the loss is not finite."""
+    for i, (x, y) in enumerate(batches):
+        model.zero_grad(set_to_none=True)
+        try:
+            output = model(x.to(device))
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            raise ValueError(f"data: the model could not run on batch {i + 1} (x of shape "
+                             f"{tuple(x.shape)}): {error}") from error
+        try:
+            loss = loss_fn(output, y.to(device))
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            raise ValueError(f"data: loss_fn could not compare the model's output (shape "
+                             f"{tuple(output.shape)}) with y (shape {tuple(y.shape)}) in batch "
+                             f"{i + 1}: {error}") from error
+        if not torch.is_tensor(loss) or loss.numel() != 1:
+            raise ValueError("loss_fn must return a single number (a one-element tensor), got "
+                             f"{_describe(loss)}.")
+        if not torch.isfinite(loss):
+            return ("exploding", f"The loss is {loss.item()} although the inputs and weights "
+                    f"are finite: the forward pass overflowed. See {FIXES['exploding']}.")
+        loss.reshape(()).backward()
+    return None
+
+
+def _gradient_ratio(flow):
+    """‖∂L/∂z‖ at the first / at the last layer with weights, and notes on what was missing.
+
+    The back-propagated gradient at each layer's output (Glorot & Bengio's Fig. 7):
+    weight gradients can stay level while it vanishes or explodes.
     """
-    batches = _batches_of(data)
-    loss_fn = loss_fn or nn.functional.cross_entropy
-    device = next(model.parameters(), torch.empty(0)).device
+    weights = flow.layers(kind="weights")
+    seen = [r for r in weights if r.output_grad_norm is not None]
+    unseen = [r.name for r in weights if r.output_grad_norm is None]
+    notes = []
+    if unseen:
+        notes.append(f"no gradient reached the output of {', '.join(unseen)} (its output does "
+                     "not lead to the loss, or it ran without autograd), so it is not in the "
+                     "gradient ratio.")
+    if len(seen) < 2:
+        notes.append(f"{len(seen)} layer(s) with weights received a gradient at the output "
+                     "(2 are needed): the gradient ratio was not measured.")
+        return float("nan"), notes
+    if seen[-1].output_grad_norm == 0:
+        notes.append(f"the gradient reaching the last layer ({seen[-1].name}) is exactly 0: "
+                     "the gradient ratio was not measured.")
+        return float("nan"), notes
+    return seen[0].output_grad_norm / seen[-1].output_grad_norm, notes
+
+
+def _ratio_finding(ratio, norms):
+    if any(not math.isfinite(n) for n in norms):
+        return ("exploding", f"Some gradients are infinite or NaN. See {FIXES['exploding']}.")
+    if ratio < VANISHING_RATIO:
+        return ("vanishing", f"Vanishing gradients: the gradient reaching the first layer is "
+                f"{ratio:.1e} times the one at the last layer, so the early layers barely "
+                f"learn. See {FIXES['vanishing']}.")
+    if ratio > EXPLODING_RATIO:
+        return ("exploding", f"Exploding gradients: the gradient reaching the first layer is "
+                f"{ratio:.1e} times the one at the last layer; updates of the early layers "
+                f"will be huge. See {FIXES['exploding']}.")
+    return None
+
+
+def _activation_findings(flow):
     findings = []
-    with GradFlow(model, keep_samples=False) as flow:
-        for x, y in batches:
-            if len(x) == 0:
-                raise ValueError("diagnose got an empty batch (0 examples); give it real data.")
-            model.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x.to(device)), y.to(device))
-            if not torch.isfinite(loss):
-                findings.append(("exploding", f"The loss is {loss.item()}: the forward pass "
-                                 f"overflowed. See {FIXES['exploding']}."))
-                break
-            loss.backward()
-    model.zero_grad(set_to_none=True)
-    # The back-propagated gradient ∂L/∂z at each layer's output (Glorot & Bengio's Fig. 7):
-    # weight gradients can stay level while it vanishes or explodes.
-    norms = [r.output_grad_norm for r in flow.layers(kind="weights")
-             if r.output_grad_norm is not None]
-    ratio = norms[0] / norms[-1] if len(norms) >= 2 and norms[-1] > 0 else float("nan")
-    if not findings:
-        if any(not torch.isfinite(torch.tensor(n)) for n in norms):
-            findings.append(("exploding", "Some gradients are infinite or NaN. "
-                             f"See {FIXES['exploding']}."))
-        elif ratio < VANISHING_RATIO:
-            findings.append(("vanishing", f"Vanishing gradients: the gradient reaching the first "
-                             f"layer is {ratio:.1e} times the one at the last layer, so the early "
-                             f"layers barely learn. See {FIXES['vanishing']}."))
-        elif ratio > EXPLODING_RATIO:
-            findings.append(("exploding", f"Exploding gradients: the gradient reaching the first "
-                             f"layer is {ratio:.1e} times the one at the last layer; updates of the "
-                             f"early layers will be huge. See {FIXES['exploding']}."))
-    saturated = [r for r in flow.layers(kind="activations")
+    activations = flow.layers(kind="activations")
+    saturated = [r for r in activations
                  if r.saturated_fraction is not None and r.saturated_fraction > SATURATED_LIMIT]
     if saturated:
         first = saturated[0]
@@ -553,15 +862,50 @@ def diagnose(model, data, loss_fn=None):
         findings.append(("saturated", f"Saturation: {100 * first.saturated_fraction:.0f}% of the "
                          f"values of {first.name}{others} sit in the flat parts of the "
                          f"{first.kind}, where its slope is nearly 0. See {FIXES['saturated']}."))
-    for record in flow.layers(kind="activations"):
-        if record.dead_fraction is not None and record.dead_fraction > DEAD_LIMIT:
-            findings.append(("dead", f"Dead units: {100 * record.dead_fraction:.0f}% of the "
-                             f"units of {record.name} are zero for every example, so they get "
-                             f"no gradient and never recover. See {FIXES['dead']}."))
-            break
-    notes = []
-    if len(norms) < 2:
-        notes.append("fewer than two layers with weights: no gradient ratio to compare.")
+    dead = [r for r in activations if r.dead_fraction is not None and r.dead_fraction > DEAD_LIMIT]
+    if dead:
+        record = dead[0]
+        findings.append(("dead", f"Dead units: {100 * record.dead_fraction:.0f}% of the units "
+                         f"of {record.name} are zero for every example seen. A dead unit passes "
+                         "no gradient back through itself, so its own weights and bias stop "
+                         "changing (apart from momentum or weight decay); it comes back only if "
+                         "the layers below it change enough to make its input positive for some "
+                         f"example. See {FIXES['dead']}."))
+    return findings
+
+
+def diagnose(model, data, loss_fn=None):
+    """Run ``model`` on a few batches and name what the gradients show, in plain words.
+
+    ``data`` is one batch ``(x, y)`` (a tuple or a list) or a list of them;
+    ``loss_fn(output, y)`` defaults to cross-entropy. The inputs and weights are
+    checked for NaN/inf first. The model is left exactly as it was found: its
+    weights and buffers (e.g. batch-norm running statistics), train/eval modes,
+    the parameters' ``.grad`` and ``requires_grad``, and the global random state.
+    The model runs in the mode it is in. Returns a ``Diagnosis``.
+    """
+    _check_module(model)
+    batches = _batches_of(data)
+    if loss_fn is not None:
+        _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    flow = GradFlow(model, keep_samples=False)
+    broken = _bad_data(batches) or _bad_weights(model)
+    if broken:
+        return Diagnosis([broken], float("nan"), flow, [])
+    device = next(model.parameters()).device
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    saved = _save_state(model)
+    try:
+        with torch.random.fork_rng(devices=cuda), flow:  # dropout must not move the caller's RNG
+            overflow = _run_batches(model, batches, loss_fn, device)
+    finally:
+        _restore_state(saved)
+    ratio, notes = _gradient_ratio(flow)
+    norms = [r.output_grad_norm for r in flow.layers(kind="weights")
+             if r.output_grad_norm is not None]
+    findings = [overflow] if overflow else [f for f in [_ratio_finding(ratio, norms)] if f]
+    findings += _activation_findings(flow)
     if any(isinstance(module, RECURRENT_LAYERS) for module in model.modules()):
         notes.append("the ratio compares layers, not time steps; to see the gradient vanish "
                      "back through time, use hidden_state_gradients (notebook 09).")
