@@ -44,11 +44,53 @@ def test_widget_moves_update_the_result():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"depth": 0}, "depth must be a whole number from 1 to 100"),
+    ({"depth": 0}, "depth must be a whole number ≥ 1"),
+    ({"depth": 101}, "depth must be a whole number from 1 to 100"),
     ({"depth": 2.5}, "depth must be"),
-    ({"activation": "swish"}, "Unknown activation 'swish'; the explorer offers"),
-    ({"init": "he"}, "Unknown init 'he'; the explorer offers"),
+    ({"activation": "swish"}, "Unknown activation 'swish'; accepted: 'sigmoid', 'tanh', 'relu'"),
+    ({"init": "he"}, "Unknown init 'he'; accepted: 'default', 'normal'"),
 ])
 def test_bad_input_is_explained(kwargs, message):
     with pytest.raises(ValueError, match=message):
         widgets.gradient_norm_explorer(**kwargs)
+
+
+@pytest.mark.parametrize("name", list(widgets.EXPLORER_INITS))
+def test_init_names_of_make_mlp_and_the_old_labels_give_the_same_network(name):
+    label = widgets.EXPLORER_INITS[name]
+    by_name = widgets.gradient_norm_explorer(6, "relu", name, seed=3)
+    by_label = widgets.gradient_norm_explorer(6, "relu", label, seed=3)
+    assert by_name.init == by_label.init == name
+    assert by_name.ratio == by_label.ratio
+
+
+def test_every_make_mlp_init_and_alias_is_accepted():
+    from utils import nets
+
+    for name in [*nets.INITIALIZERS, *nets.INIT_ALIASES]:
+        result = widgets.gradient_norm_explorer(3, "tanh", name, seed=0)
+        assert result.init == nets.canonical_init(name)
+
+
+def test_the_menu_shows_labels_and_passes_names():
+    explorer = widgets.gradient_norm_widget()
+    init_control = explorer.children[2]
+    assert init_control.value == "glorot_standard"
+    assert [label for label, _ in init_control.options] == list(widgets.EXPLORER_INITS.values())
+    init_control.value = "he_normal"
+    assert explorer.result.init == "he_normal"
+    plt.close("all")
+
+
+def test_the_seed_defaults_to_the_course_seed():
+    import utils
+
+    try:
+        ratios = {}
+        for seed in (0, 1):
+            utils.setup(seed=seed, device="cpu", quiet=True)
+            ratios[seed] = widgets.gradient_norm_explorer(6).ratio
+            assert ratios[seed] == widgets.gradient_norm_explorer(6, seed=seed).ratio
+        assert ratios[0] != ratios[1]
+    finally:
+        utils.setup(seed=0, device="cpu", quiet=True)

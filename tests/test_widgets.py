@@ -187,3 +187,24 @@ def test_notebook_cell_pattern_works_after_the_learner_moved_every_control():
     set_controls(yours)
     assert {name: control.value for name, control in controls.items()} == yours
     assert widget.result.function == "rosenbrock" and widget.result.momentum == 0.9
+
+
+def test_a_converging_run_from_far_away_is_not_called_diverged():
+    far = gradient_descent_explorer(0.018, 1e7, 1e7, 3000)
+    assert not far.diverged and far.steps_to_tolerance is not None
+    assert far.final_loss < 1e-6 * far.losses[0]
+
+
+def test_a_run_whose_loss_grows_without_overflowing_is_diverged():
+    slow = gradient_descent_explorer(0.0201, -4.0, 1.0, 1000)  # |1 − 100·lr| = 1.01 per step
+    assert len(slow.trajectory) == 1001 and slow.diverged
+    assert slow.finding().startswith("diverged: the loss grew")
+
+
+def test_steps_are_capped_with_a_clear_message():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 100,000"):
+        gradient_descent_explorer(0.018, -4.0, 1.0, 10**7)
+    assert time.perf_counter() - start < 1

@@ -83,8 +83,9 @@ def function(name, value):
     return value
 
 
-def array(name, value, ndim=None, dtype=np.float64):
-    """``value`` as a NumPy array of ``dtype`` with ``ndim`` dimensions, finite values only.
+def array(name, value, ndim=None, dtype=np.float64, finite=True):
+    """``value`` as a NumPy array of ``dtype`` with ``ndim`` dimensions (finite values only,
+    unless ``finite=False``).
 
     Lists are accepted; strings, ``None`` and anything that is not numbers are not.
     """
@@ -96,6 +97,6 @@ def array(name, value, ndim=None, dtype=np.float64):
         raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.") from None
     if ndim is not None and result.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {result.shape}.")
-    if np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
+    if finite and np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf).")
     return result

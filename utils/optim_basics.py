@@ -15,27 +15,28 @@ A few dozen lines of NumPy that notebook 01 builds on and later notebooks reuse:
   of every step for plotting.
 """
 
-import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-#: A run whose iterate grows beyond this norm is called diverged and stopped.
+from utils import checks
+
+#: A run whose iterate grows to this many times the size of its start (or, from a
+#: start inside the unit ball, beyond this norm) is called diverged and stopped.
 DIVERGENCE_NORM = 1e6
+#: The most steps (and epochs) a run accepts: 10⁵ steps of a 2-D run take a few
+#: seconds, while a slip such as ``steps=10**9`` would run for hours.
+MAX_STEPS = 100_000
 
 
 def _check_positive_finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}.")
+    return checks.positive_number(name, value)
 
 
 def _check_steps(steps, name="steps"):
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"{name} must be a whole number ≥ 1, got {steps!r}.")
+    return checks.whole_number(name, steps, maximum=MAX_STEPS)
 
 
 def _check_momentum(momentum):
@@ -53,16 +54,27 @@ def gradient_descent(grad_fn, x0, lr, steps, momentum=0.0, max_norm=DIVERGENCE_N
     Returns a float64 array of the points ``x_0, x_1, …``: of shape ``(k + 1,)``
     when ``x0`` is a number, ``(k + 1, d)`` when it is a vector of ``d`` numbers.
     Normally ``k = steps``; a run that diverges (a point that is not finite or
-    whose norm exceeds ``max_norm``) stops there, so ``k < steps`` and the last
-    row is the first point past the limit.
+    whose norm exceeds ``max_norm`` × max(1, ‖x0‖): divergence is judged
+    relative to the start, so a converging run from far away is not stopped)
+    stops there, so ``k < steps`` and the last row is the first point past the
+    limit. ``steps`` is at most ``MAX_STEPS``.
     """
+    checks.function("grad_fn", grad_fn)
     _check_positive_finite("lr", lr)
-    _check_steps(steps)
+    steps = _check_steps(steps)
     _check_momentum(momentum)
+    if not (isinstance(max_norm, numbers.Real) and not isinstance(max_norm, bool)
+            and max_norm > 0):
+        raise ValueError(f"max_norm must be a positive number (math.inf: never stop), got "
+                         f"{max_norm!r}.")
     scalar = np.ndim(x0) == 0
-    x = np.atleast_1d(np.asarray(x0, dtype=np.float64)).copy()
-    if x.ndim != 1 or not np.isfinite(x).all():
+    try:
+        x = np.atleast_1d(np.asarray(x0, dtype=np.float64)).copy()
+    except (TypeError, ValueError):
+        x = None
+    if x is None or x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
         raise ValueError(f"x0 must be a finite number or a 1-D vector of them, got {x0!r}.")
+    limit = max_norm * max(1.0, float(np.linalg.norm(x)))
     velocity = np.zeros_like(x)
     points = [x.copy()]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -71,7 +83,7 @@ def gradient_descent(grad_fn, x0, lr, steps, momentum=0.0, max_norm=DIVERGENCE_N
             velocity = momentum * velocity + np.reshape(gradient, x.shape)
             x = x - lr * velocity
             points.append(x.copy())
-            if not np.isfinite(x).all() or np.linalg.norm(x) > max_norm:
+            if not np.isfinite(x).all() or np.linalg.norm(x) > limit:
                 break
     trajectory = np.array(points)
     return trajectory[:, 0] if scalar else trajectory
@@ -79,8 +91,14 @@ def gradient_descent(grad_fn, x0, lr, steps, momentum=0.0, max_norm=DIVERGENCE_N
 
 def steps_to_tolerance(trajectory, minimum, tol):
     """The first step ``t`` with ``‖x_t − minimum‖ ≤ tol``, or ``None`` if none came that close."""
-    points = np.asarray(trajectory, dtype=np.float64)
-    target = np.asarray(minimum, dtype=np.float64)
+    points = checks.array("trajectory", trajectory, finite=False)
+    target = checks.array("minimum", minimum)
+    checks.finite_number("tol", tol, minimum=0)
+    if points.ndim not in (1, 2) or len(points) == 0 or (
+            target.shape != (points.shape[1:] if points.ndim == 2 else ())):
+        raise ValueError(f"trajectory (shape {points.shape}) and minimum (shape {target.shape}) "
+                         "do not fit: give points of shape (k,) and a number, or (k, d) and d "
+                         "numbers.")
     distance = np.abs(points - target) if points.ndim == 1 else np.linalg.norm(
         points - target, axis=1)
     close = np.flatnonzero(distance <= tol)
@@ -93,26 +111,48 @@ def steps_to_tolerance(trajectory, minimum, tol):
 QUADRATIC_CONDITION = 100.0
 
 
+def _coordinates(x, y):
+    """x and y as float arrays (numbers or grids; inf and NaN pass, as in a diverged run)."""
+    return checks.array("x", x, finite=False), checks.array("y", y, finite=False)
+
+
+def _point(point):
+    """``point`` as two finite numbers (x, y)."""
+    point = checks.array("point", point)
+    if point.shape != (2,):
+        raise ValueError(f"point must be two numbers (x, y), got shape {point.shape}.")
+    return point[0], point[1]
+
+
 def quadratic(x, y, condition=QUADRATIC_CONDITION):
     """The ill-conditioned bowl ``½(x² + condition·y²)``; x and y may be arrays."""
-    return 0.5 * (np.asarray(x) ** 2 + condition * np.asarray(y) ** 2)
+    x, y = _coordinates(x, y)
+    condition = checks.positive_number("condition", condition)
+    return 0.5 * (x ** 2 + condition * y ** 2)
 
 
 def quadratic_grad(point, condition=QUADRATIC_CONDITION):
     """The gradient ``(x, condition·y)`` of ``quadratic`` at ``point = (x, y)``."""
-    x, y = point
+    x, y = _point(point)
+    condition = checks.positive_number("condition", condition)
     return np.array([x, condition * y], dtype=np.float64)
+
+
+def _check_ab(a, b):
+    return checks.finite_number("a", a), checks.positive_number("b", b)
 
 
 def rosenbrock(x, y, a=1.0, b=100.0):
     """Rosenbrock's banana ``(a − x)² + b·(y − x²)²``, minimum 0 at ``(a, a²)``."""
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = _coordinates(x, y)
+    a, b = _check_ab(a, b)
     return (a - x) ** 2 + b * (y - x**2) ** 2
 
 
 def rosenbrock_grad(point, a=1.0, b=100.0):
     """The gradient of ``rosenbrock`` at ``point = (x, y)``."""
-    x, y = point
+    x, y = _point(point)
+    a, b = _check_ab(a, b)
     return np.array([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)],
                     dtype=np.float64)
 
@@ -123,7 +163,8 @@ def rosenbrock_hessian(point, a=1.0, b=100.0):
     Its largest eigenvalue is the curvature across the valley: near ``point``,
     gradient descent is stable only for ``lr < 2 / (that eigenvalue)``.
     """
-    x, y = point
+    x, y = _point(point)
+    a, b = _check_ab(a, b)
     return np.array([[2 - 4 * b * (y - x**2) + 8 * b * x**2, -4 * b * x],
                      [-4 * b * x, 2 * b]], dtype=np.float64)
 
@@ -159,7 +200,7 @@ FUNCTIONS = {
 
 def get_function(name) -> TestFunction:
     """The test function called ``name``; an unknown name raises ``ValueError`` listing them."""
-    if name not in FUNCTIONS:
+    if not isinstance(name, str) or name not in FUNCTIONS:
         raise ValueError(f"Unknown function {name!r}; accepted names: {sorted(FUNCTIONS)}.")
     return FUNCTIONS[name]
 
@@ -167,11 +208,29 @@ def get_function(name) -> TestFunction:
 # --- linear regression -----------------------------------------------------------------
 
 
+def _check_regression(X, y, w, b):
+    """X (n, d), y (n,), w (d,) as float arrays and b as a float, or a ValueError."""
+    X = checks.array("X", X, ndim=2)
+    y = checks.array("y", y)
+    if y.shape != (len(X),):
+        raise ValueError(f"y must have shape ({len(X)},), one target per row of X, got "
+                         f"{y.shape}" + (" (use y.ravel())." if y.size == len(X) else "."))
+    if w is not None:
+        w = checks.array("w", w)
+        if w.shape != (X.shape[1],):
+            raise ValueError(f"w must have shape ({X.shape[1]},), one weight per column of X, "
+                             f"got {w.shape}.")
+        b = checks.finite_number("b", b)
+    return X, y, w, b
+
+
 def linear_mse(X, y, w, b):
     """Mean squared error of the linear model ``X @ w + b`` against targets ``y``.
 
     ``X`` has shape ``(n, d)``, ``y`` shape ``(n,)``, ``w`` shape ``(d,)``, ``b`` is a number.
+    A target of shape ``(n, 1)`` is refused (it would broadcast to an (n, n) residual).
     """
+    X, y, w, b = _check_regression(X, y, w, b)
     residual = X @ w + b - y
     return float(np.mean(residual**2))
 
@@ -181,6 +240,7 @@ def mse_gradient(X, y, w, b):
 
     With the residual ``r = X @ w + b − y``: ``dw = (2/n) Xᵀ r`` and ``db = (2/n) Σ r``.
     """
+    X, y, w, b = _check_regression(X, y, w, b)
     residual = X @ w + b - y
     n = len(y)
     return 2.0 / n * (X.T @ residual), 2.0 / n * float(np.sum(residual))
@@ -197,9 +257,13 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, rng):
     training log shows); ``"full_loss"``, the loss on all data after the step;
     ``"params"``, the parameters ``(w_1, …, w_d, b)`` after the step.
     """
+    X, y, _, _ = _check_regression(X, y, None, None)
     _check_positive_finite("lr", lr)
-    _check_steps(epochs, "epochs")
-    _check_steps(batch_size, "batch_size")
+    epochs = _check_steps(epochs, "epochs")
+    batch_size = checks.whole_number("batch_size", batch_size)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), "
+                         f"got {rng!r}.")
     w, b = np.zeros(X.shape[1]), 0.0
     record = {"batch_loss": [], "full_loss": [], "params": []}
     for _ in range(epochs):

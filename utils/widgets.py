@@ -13,14 +13,18 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
 """
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from utils import checks
 from utils.optim_basics import _check_momentum, _check_steps, get_function
 from utils.optim_basics import gradient_descent as _gradient_descent
 from utils.optim_basics import steps_to_tolerance as _steps_to_tolerance
+
+#: A run is called diverged when its loss ends this many times above where it started
+#: (or not finite), or when gradient descent stopped it early.
+DIVERGENCE_GROWTH = 10.0
 
 #: Colours of the course style (Okabe–Ito): the path and the minimum's marker.
 PATH_COLOUR = "#D55E00"
@@ -62,8 +66,11 @@ class ExplorerResult:
 
     def finding(self) -> str:
         """One line that says how the run went, e.g. for a figure's title."""
-        if self.diverged:
+        if self.diverged and len(self.trajectory) - 1 < self.steps:
             return f"diverged: stopped after {len(self.trajectory) - 1} steps"
+        if self.diverged:
+            return (f"diverged: the loss grew from {self.losses[0]:.3g} to {self.final_loss:.3g} "
+                    f"in {self.steps} steps")
         if self.steps_to_tolerance is not None:
             return f"within {self.tol:g} of the minimum after {self.steps_to_tolerance} steps"
         return (f"after {self.steps} steps still {self.distance_to_minimum:.3g} "
@@ -76,8 +83,24 @@ class ExplorerResult:
 
 
 def _check_finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    checks.finite_number(name, value)
+
+
+def _diverged(trajectory, losses, steps):
+    """Stopped early, or a loss that ended non-finite or ``DIVERGENCE_GROWTH`` × above its start.
+
+    Judged relative to the start, not by absolute size: a run from far away
+    (x0 = 1e7) that converges is not called diverged.
+    """
+    start, end = losses[0], losses[-1]
+    return (len(trajectory) < steps + 1 or not np.isfinite(end)
+            or end > DIVERGENCE_GROWTH * start + 1e-12)
+
+
+def _check_axes(ax):
+    if ax is not None and not hasattr(ax, "plot"):
+        raise ValueError(f"ax must be matplotlib axes (e.g. from plt.subplots()) or None, got "
+                         f"{type(ax).__name__}.")
 
 
 def _view_box(function, start):
@@ -139,7 +162,7 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
     x0, y0 : float
         The starting point.
     steps : int
-        How many steps to take (≥ 1); a diverging run stops early.
+        How many steps to take (1 to ``utils.optim_basics.MAX_STEPS``); a diverging run stops early.
     function : str
         ``"quadratic"`` (the bowl ½(x² + 100·y²)) or ``"rosenbrock"``.
     momentum : float
@@ -149,7 +172,8 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
     ax : matplotlib axes, optional
         Where to draw the contours and the path; ``None`` only computes.
 
-    Returns an ``ExplorerResult``. Invalid arguments raise ``ValueError``.
+    Returns an ``ExplorerResult``; its ``diverged`` is judged by the loss
+    relative to the start (see ``_diverged``). Invalid arguments raise ``ValueError``.
     """
     if not isinstance(function, str):
         raise ValueError(f"function must be a name such as 'quadratic', got {function!r}.")
@@ -159,17 +183,18 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
         raise ValueError(f"lr must be positive, got {lr!r}.")
     _check_finite("x0", x0)
     _check_finite("y0", y0)
-    _check_steps(steps)
+    steps = _check_steps(steps)
     _check_momentum(momentum)
-    _check_finite("tol", tol)
+    checks.finite_number("tol", tol, minimum=0)
+    _check_axes(ax)
     trajectory = _gradient_descent(test_function.grad, np.array([x0, y0], dtype=np.float64),
-                                   lr, int(steps), momentum=momentum)
-    diverged = len(trajectory) < steps + 1
+                                   lr, steps, momentum=momentum)
     with np.errstate(over="ignore", invalid="ignore"):
-        losses = test_function.f(trajectory[:, 0], trajectory[:, 1])
+        losses = np.asarray(test_function.f(trajectory[:, 0], trajectory[:, 1]), dtype=np.float64)
+    diverged = _diverged(trajectory, losses, steps)
     result = ExplorerResult(
         function=function, lr=float(lr), momentum=float(momentum), steps=int(steps),
-        tol=float(tol), trajectory=trajectory, losses=np.asarray(losses, dtype=np.float64),
+        tol=float(tol), trajectory=trajectory, losses=losses,
         diverged=diverged,
         steps_to_tolerance=_steps_to_tolerance(trajectory, test_function.minimum, tol),
         minimum=test_function.minimum)
@@ -251,15 +276,29 @@ def gradient_descent_widget(function="quadratic", momentum=0.0):
 
 #: The choices of the gradient-norm explorer (notebook 03).
 EXPLORER_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+#: The inits in the explorer's menu: the name (as in ``utils.nets.make_mlp``) → its label.
+#: The explorer accepts every name of ``utils.nets.INITIALIZERS``; labels are for display.
 EXPLORER_INITS = {
-    "standard: U[±1/√n] (PyTorch's default)": ("glorot_standard", None),
-    "Xavier/Glorot normalized": ("xavier_uniform", None),
-    "He (Kaiming) normal": ("he_normal", None),
-    "large: N(0, 1)": ("normal", 1.0),
+    "glorot_standard": "standard: U[±1/√n] (PyTorch's default)",
+    "xavier_uniform": "Xavier/Glorot normalized",
+    "he_normal": "He (Kaiming) normal",
+    "normal": "large: N(0, 1)",
 }
+#: The standard deviation of ``init="normal"`` in the explorer (the "large" init).
+LARGE_INIT_STD = 1.0
+STANDARD_INIT = "glorot_standard"
+MAX_EXPLORER_DEPTH = 100
 
 
-STANDARD_INIT = next(iter(EXPLORER_INITS))
+def explorer_init_name(init):
+    """The init name (a key of ``utils.nets.INITIALIZERS``) for ``init``: a name, an alias,
+    or one of the menu's labels (``EXPLORER_INITS``), which older cells pass."""
+    from utils.nets import canonical_init
+
+    for name, label in EXPLORER_INITS.items():
+        if isinstance(init, str) and init == label:
+            return name
+    return canonical_init(init)
 
 
 @dataclass
@@ -268,7 +307,7 @@ class GradientNormResult:
 
     depth: int
     activation: str
-    init: str
+    init: str  # the init's name, as in utils.nets.make_mlp
     norms: np.ndarray  # ‖∂L/∂z‖ at the output of hidden layers 1 … depth
     ratio: float  # first hidden layer / last hidden layer
 
@@ -303,35 +342,37 @@ def _explorer_batch():
     return _EXPLORER_BATCH["x"], _EXPLORER_BATCH["y"]
 
 
-def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, seed=0,
-                           ax=None):
+def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, seed=None,
+                           ax=None, init_std=None):
     """Per-layer gradient norms of a freshly initialized MLP on 512 digits, drawn on ``ax``.
 
     The norm of ∂L/∂z (the gradient reaching each hidden layer's output) is
     measured in float64, so that even tiny gradients are not rounded to zero.
-    ``init`` is one of the keys of ``EXPLORER_INITS`` (default: the standard init).
+    ``init`` is an init name of ``utils.nets.make_mlp`` (default:
+    ``"glorot_standard"``); the menu's labels (``EXPLORER_INITS``) are accepted
+    too. ``init="normal"`` uses ``init_std`` (default ``LARGE_INIT_STD``).
+    ``seed`` seeds the weights (default: the course seed, ``utils.current_seed()``).
     """
-    init = STANDARD_INIT if init is None else init
     import torch
     import torch.nn.functional as F
 
     from utils.gradflow import GradFlow
-    from utils.nets import make_mlp
+    from utils.nets import MAX_WIDTH, make_mlp
+    from utils.setup import current_seed
 
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or not 1 <= depth <= 100:
-        raise ValueError(f"depth must be a whole number from 1 to 100, got {depth!r}.")
-    if activation not in EXPLORER_ACTIVATIONS:
-        raise ValueError(f"Unknown activation {activation!r}; the explorer offers "
-                         f"{', '.join(repr(a) for a in EXPLORER_ACTIVATIONS)}.")
-    if init not in EXPLORER_INITS:
-        raise ValueError(f"Unknown init {init!r}; the explorer offers "
-                         f"{', '.join(repr(i) for i in EXPLORER_INITS)}.")
-    init_name, init_std = EXPLORER_INITS[init]
+    depth = checks.whole_number("depth", depth, maximum=MAX_EXPLORER_DEPTH)
+    checks.one_of("activation", activation, EXPLORER_ACTIVATIONS)
+    init = explorer_init_name(STANDARD_INIT if init is None else init)
+    if init == "normal" and init_std is None:
+        init_std = LARGE_INIT_STD
+    width = checks.whole_number("width", width, maximum=min(MAX_WIDTH, 4096))
+    seed = current_seed() if seed is None else checks.seed("seed", seed)
+    _check_axes(ax)
     x, y = _explorer_batch()
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
         torch.manual_seed(seed)
         model = make_mlp(64, 10, depth=depth, width=width, activation=activation,
-                         init=init_name, init_std=init_std).double()
+                         init=init, init_std=init_std).double()
     with GradFlow(model, keep_samples=False) as flow:
         F.cross_entropy(model(x), y).backward()
     norms = np.array([r.output_grad_norm for r in flow.layers(kind="weights")][:depth])
@@ -341,7 +382,8 @@ def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, 
         ax.semilogy(range(1, depth + 1), np.maximum(norms, 1e-300), marker="o")
         ax.set(xlabel="hidden layer (1 = next to the input)",
                ylabel="‖∂L/∂z‖ (log scale)",
-               title=f"{activation}, {init.split(':')[0]}, depth {depth}\n{result.finding()}")
+               title=f"{activation}, {EXPLORER_INITS.get(init, init).split(':')[0]}, depth "
+                     f"{depth}\n{result.finding()}")
     return result
 
 
@@ -361,6 +403,7 @@ def gradient_norm_widget():
         depth=widgets.IntSlider(value=10, min=2, max=30, step=1, description="depth"),
         activation=widgets.Dropdown(options=list(EXPLORER_ACTIVATIONS), value="sigmoid",
                                     description="activation"),
-        init=widgets.Dropdown(options=list(EXPLORER_INITS), value=STANDARD_INIT,
+        init=widgets.Dropdown(options=[(label, name) for name, label in EXPLORER_INITS.items()],
+                              value=STANDARD_INIT,
                               description="init", layout=widgets.Layout(width="420px")),
     )
