@@ -22,6 +22,8 @@ def torch_weight(init_, *args, **kwargs):
 
 # name, our function's keyword arguments, torch's equivalent, the variance both must have
 CASES = [
+    ("glorot_standard", {}, lambda: torch_weight(nn.init.kaiming_uniform_, a=math.sqrt(5)),
+     1 / (3 * FAN_IN)),
     ("xavier_uniform", {}, lambda: torch_weight(nn.init.xavier_uniform_),
      2 / (FAN_IN + FAN_OUT)),
     ("xavier_uniform", {"gain": 3.0}, lambda: torch_weight(nn.init.xavier_uniform_, gain=3.0),
@@ -49,7 +51,7 @@ CASES = [
 @pytest.mark.parametrize("name, kwargs, reference, variance", CASES,
                          ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_mean_and_variance_match_torch_init(name, kwargs, reference, variance):
-    ours = inits.INITIALIZERS[name](SHAPE, rng=0, **kwargs)
+    ours = inits.init_weights(SHAPE, name, rng=0, **kwargs)
     theirs = reference()
     assert ours.shape == theirs.shape == SHAPE
     assert ours.dtype == np.float64
@@ -60,6 +62,8 @@ def test_mean_and_variance_match_torch_init(name, kwargs, reference, variance):
 
 
 @pytest.mark.parametrize("name, reference, bound", [
+    ("glorot_standard", lambda: torch_weight(nn.init.kaiming_uniform_, a=math.sqrt(5)),
+     1 / math.sqrt(FAN_IN)),
     ("xavier_uniform", lambda: torch_weight(nn.init.xavier_uniform_),
      math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("he_uniform", lambda: torch_weight(nn.init.kaiming_uniform_, nonlinearity="relu"),
@@ -149,10 +153,11 @@ def test_non_positive_or_odd_gains_are_refused(name, gain):
         inits.INITIALIZERS[name]((4, 4), gain=gain)
 
 
-@pytest.mark.parametrize("name", ["glorot", "He_normal", "", None, 3])
+@pytest.mark.parametrize("name", ["glorot", "He_normal", "", None, 3, ["he_normal"], "default",
+                                  "normal"])
 def test_unknown_names_list_the_accepted_ones(name):
-    with pytest.raises(ValueError, match="Unknown initializer .*accepted: 'xavier_uniform', "
-                                         "'xavier_normal', 'he_normal'"):
+    with pytest.raises(ValueError, match="Unknown init .*accepted: 'glorot_standard', "
+                                         "'xavier_uniform', 'xavier_normal', 'he_uniform'"):
         inits.init_weights((4, 4), name)
     with pytest.raises(ValueError, match="accepted"):
         inits.apply_init(nn.Linear(4, 4), name)
@@ -237,3 +242,35 @@ def test_relu_jacobian_matches_the_masked_weight():
 def test_jacobian_refuses_bad_inputs(model, x, message):
     with pytest.raises(ValueError, match=message):
         inits.jacobian_singular_values(model, x)
+
+
+# --- one set of init names across the course ------------------------------------------------
+
+
+def test_the_from_scratch_names_are_make_mlps_names():
+    from utils import nets, widgets
+
+    assert set(inits.INITIALIZERS) == set(nets.INITIALIZERS) - {"default", "normal"}
+    assert set(widgets.EXPLORER_INITS) <= set(nets.INITIALIZERS)
+    for alias, name in nets.INIT_ALIASES.items():
+        assert name in nets.INITIALIZERS
+        if name in inits.INITIALIZERS:
+            np.testing.assert_array_equal(inits.init_weights((5, 4), alias, rng=0),
+                                          inits.init_weights((5, 4), name, rng=0))
+
+
+@pytest.mark.parametrize("name", sorted(inits.INITIALIZERS))
+def test_make_mlp_and_apply_init_draw_the_same_distribution(name):
+    torch.manual_seed(0)
+    ours = inits.apply_init(nn.Linear(400, 300), name, rng=0).weight
+    theirs = nets_first_weight(name)
+    assert ours.var().item() == pytest.approx(theirs.var().item(), rel=0.05)
+    assert ours.abs().max().item() == pytest.approx(theirs.abs().max().item(), rel=0.25)
+
+
+def nets_first_weight(name):
+    from utils import nets
+
+    layer = nn.Linear(400, 300)
+    nets.initialize_linear(layer, name)
+    return layer.weight.detach()

@@ -9,9 +9,14 @@ formulas are the whole lesson of notebook 05:
 - ``he_uniform``: U[−b, b] with b = gain·√(3/fan_in); gain √2 (ReLU);
 - ``he_normal``: N(0, gain²/fan_in); gain √2 (ReLU);
 - ``lecun_normal``: N(0, gain²/fan_in); gain 1;
-- ``orthogonal``: gain × a random (semi-)orthogonal matrix; gain 1.
+- ``orthogonal``: gain × a random (semi-)orthogonal matrix; gain 1;
+- ``glorot_standard``: U[−b, b] with b = gain/√fan_in; gain 1 (the "standard"
+  init Glorot & Bengio compare against, and PyTorch's default for weights).
 
-(``kaiming_normal`` is another name for ``he_normal``.) ``init_weights(shape,
+The names are those of ``utils.nets.make_mlp`` (the course's one set of init
+names; its aliases such as ``kaiming_normal`` for ``he_normal`` are accepted
+too). ``make_mlp``'s ``"default"`` (PyTorch's own) and ``"normal"`` (a fixed
+standard deviation) have no from-scratch version here. ``init_weights(shape,
 name)`` picks one by name; ``apply_init(model, name)`` fills every
 ``nn.Linear`` of a model and sets its biases to zero.
 
@@ -132,22 +137,41 @@ def orthogonal(shape, gain=1.0, rng=None):
     return gain * q
 
 
+def glorot_standard(shape, gain=1.0, rng=None):
+    """The "standard" init of Glorot & Bengio (2010): U[−b, b] with b = gain/√fan_in.
+
+    Var(w) = gain²/(3·fan_in): a third of LeCun's. PyTorch's ``nn.Linear``
+    draws its weights this way by default.
+    """
+    fan_in, fan_out = fans(shape)
+    bound = _check_gain(gain) / math.sqrt(fan_in)
+    return _generator(rng).uniform(-bound, bound, size=(fan_out, fan_in))
+
+
+#: The from-scratch initializers, by the names of ``utils.nets.INITIALIZERS``.
 INITIALIZERS = {
+    "glorot_standard": glorot_standard,
     "xavier_uniform": xavier_uniform,
     "xavier_normal": xavier_normal,
-    "he_normal": he_normal,
-    "kaiming_normal": he_normal,
     "he_uniform": he_uniform,
+    "he_normal": he_normal,
     "lecun_normal": lecun_normal,
     "orthogonal": orthogonal,
 }
 
 
 def _choose(name):
+    """The initializer called ``name`` (or an alias of it, see ``utils.nets.INIT_ALIASES``)."""
+    from utils.nets import INIT_ALIASES
+
+    if isinstance(name, str) and name in INIT_ALIASES:
+        name = INIT_ALIASES[name]
     if isinstance(name, str) and name in INITIALIZERS:
         return INITIALIZERS[name]
     accepted = ", ".join(repr(key) for key in INITIALIZERS)
-    raise ValueError(f"Unknown initializer {name!r}; accepted: {accepted}.")
+    note = (f" (make_mlp(init={name!r}) has it; there is no from-scratch version)"
+            if name in ("default", "normal") else "")
+    raise ValueError(f"Unknown init {name!r}{note}; accepted: {accepted}.")
 
 
 def init_weights(shape, name, gain=None, rng=None):
