@@ -2,6 +2,7 @@
 #   make lab    create .venv, install the pinned environment, open JupyterLab
 #   make test   the same set-up when needed, then the whole test suite
 #   make bench  time and peak memory of each notebook (not part of the tests)
+#   make claims every notebook over seeds 0-9: build/claims.md, each claim's margin (not in the tests)
 #   make sync   regenerate badges, setup cells and the course map from utils/course.py
 
 PYTHON ?= python3
@@ -21,10 +22,10 @@ LAB_FLAGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 # JupyterLab serves the whole course folder and opens (and prints) the welcome notebook.
 WELCOME_URL := /lab/tree/notebooks/00_welcome.ipynb
 
-.PHONY: help install lab test bench sync clean
+.PHONY: help install lab test bench claims sync clean
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or another newer Python).")'
@@ -42,6 +43,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench
+
+# SEEDS=0-19 for more seeds, JOBS=4 for more kernels at once, CAPABILITY=default for
+# torch's plain CPU kernels (another rounding: like another machine).
+SEEDS ?= 0-9
+JOBS ?= 2
+CAPABILITY ?= auto
+claims: $(STAMP)
+	$(BIN)/python -m tools.claims --seeds $(SEEDS) --jobs $(JOBS) --capability $(CAPABILITY)
 
 sync: $(STAMP)
 	$(BIN)/python -m tools.sync_notebooks

@@ -42,3 +42,15 @@ def test_report_has_a_row_per_notebook_and_a_total():
     report = bench.format_report(results)
     assert "00_welcome.ipynb" in report and "OVER BUDGET (time)" in report
     assert "**75.0**" in report and "**400**" in report
+
+
+@pytest.mark.parametrize("wall, stated, stale", [(40, 40, False), (51, 40, False), (53, 40, True),
+                                                 (19, 40, True), (10, None, False)])
+def test_stated_run_time_is_flagged_when_out_of_date(wall, stated, stale):
+    assert bool(bench.stated_time_note(wall, stated)) == stale
+
+
+def test_report_shows_the_stated_run_time():
+    report = bench.format_report([bench.Result(Path("notebooks/03_vanishing_gradients.ipynb"),
+                                               500.0, None)])
+    assert "stated run time out of date" in report

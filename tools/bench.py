@@ -379,6 +379,23 @@ def environment_line() -> str:
     )
 
 
+def stated_run_time(notebook: Path) -> int | None:
+    """The run time (s) that the notebook's title cell states, from ``utils/course.py``."""
+    from utils import course
+
+    for lesson in course.CURRICULUM:
+        if lesson.filename == notebook.name:
+            return lesson.run_time_s
+    return None
+
+
+def stated_time_note(wall_s: float, stated_s: int | None) -> str:
+    """'' when the stated run time fits the measurement, else a note saying it is stale."""
+    if stated_s is None or stated_s / 2 <= wall_s <= 1.3 * stated_s:
+        return ""
+    return f"; stated run time out of date ({stated_s} s)"
+
+
 def format_report(results: list[Result]) -> str:
     """The Markdown report: environment, budgets, one row per notebook, a total row."""
     lines = [
@@ -393,13 +410,19 @@ def format_report(results: list[Result]) -> str:
             f"≤ {COURSE_WALL_BUDGET_S / 60:.0f} min wall for the whole course."
         ),
         "",
-        "| notebook | wall (s) | peak memory (MiB) | status |",
-        "| --- | ---: | ---: | --- |",
+        "The stated run time is the title cell's, from `run_time_s` in `utils/course.py`; a "
+        "measurement more than 30 % above it (or below half of it) on a quiet machine means "
+        "it is out of date: update it there and run `make sync`.",
+        "",
+        "| notebook | wall (s) | stated (s) | peak memory (MiB) | status |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for r in results:
+        stated = stated_run_time(r.notebook)
+        status = r.status + stated_time_note(r.wall_s, stated)
         lines.append(
-            f"| {_cell(display_name(r.notebook))} | {r.wall_s:.1f} | {_mib(r.peak_bytes)} "
-            f"| {_cell(r.status)} |"
+            f"| {_cell(display_name(r.notebook))} | {r.wall_s:.1f} | "
+            f"{'—' if stated is None else stated} | {_mib(r.peak_bytes)} | {_cell(status)} |"
         )
     total_s = sum(r.wall_s for r in results)
     peaks = [r.peak_bytes for r in results if r.peak_bytes is not None]
@@ -408,7 +431,7 @@ def format_report(results: list[Result]) -> str:
     if n_failed:
         total_status += f"; {n_failed} FAILED"
     lines.append(
-        f"| **total** ({len(results)} notebooks) | **{total_s:.1f}** "
+        f"| **total** ({len(results)} notebooks) | **{total_s:.1f}** | "
         f"| **{_mib(max(peaks) if peaks else None)}** | {total_status} |"
     )
     return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ Run ``make sync`` (or ``python -m tools.sync_notebooks``) after changing the
 repository address, the curriculum or after adding a notebook. It rewrites:
 
 - the badges line of each notebook's title cell (Colab and Binder links to that
-  very notebook);
+  very notebook) and its "Run time" (measured by ``make bench``, kept in
+  ``utils/course.py``);
 - the first code cell of each notebook (the identical setup cell);
 - the badges line of the README (opening the welcome notebook);
 - the course map: the cell tagged ``course-map`` in ``00_welcome.ipynb`` and
@@ -24,6 +25,7 @@ from utils import course
 ROOT = course.REPO_ROOT
 NOTEBOOKS = ROOT / "notebooks"
 BADGE_LINE = re.compile(r"^\[!\[Open in Colab\].*$", re.MULTILINE)
+RUN_TIME = re.compile(r"(\*\*Run time:\*\* )[^·\n]*?( ·|$)", re.MULTILINE)
 README_MAP = re.compile(r"(<!-- course-map:start -->\n).*?(<!-- course-map:end -->)", re.DOTALL)
 
 
@@ -53,6 +55,9 @@ def synced_notebook(nb, lesson):
     title = nb.cells[0]
     if BADGE_LINE.search(title.source):
         title.source = BADGE_LINE.sub(lambda _: course.badges(lesson), title.source)
+    if lesson.run_time_s is not None:
+        title.source = RUN_TIME.sub(lambda m: m.group(1) + lesson.run_time + m.group(2),
+                                    title.source)
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     if code_cells:
         code_cells[0].source = course.setup_cell_source()
