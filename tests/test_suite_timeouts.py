@@ -22,3 +22,24 @@ def test_a_hanging_cell_fails_with_a_timeout_that_names_the_cell(tmp_path):
     assert result.returncode != 0, output
     assert "Timeout of 3 seconds exceeded" in output, output[-3000:]
     assert "hangs.ipynb::Cell 1" in output, output[-3000:]
+
+
+def test_notebook_cells_wait_longer_than_nbval_s_five_seconds_for_outputs():
+    """The root conftest raises nbval's hard-coded 5 s output wait (a loaded CI machine)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+
+    class Cell:
+        output_timeout = 5
+
+    class Other:
+        pass
+
+    cell, other = Cell(), Other()
+    root_conftest.pytest_collection_modifyitems([cell, other])
+    assert cell.output_timeout >= 30 and not hasattr(other, "output_timeout")
