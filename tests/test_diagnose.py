@@ -143,12 +143,13 @@ def test_dead_units_are_those_dead_in_every_batch():
         model[0].weight.copy_(torch.tensor([[1.0, 0], [-1, 0], [0, 1], [0, -1]]))
         model[0].bias.zero_()
     y = torch.tensor([0, 1])
-    alive_first = (torch.tensor([[1.0, 1], [2, 3]]), y)  # units 0 and 2 alive
-    alive_second = (torch.tensor([[-1.0, -1], [-2, -3]]), y)  # units 1 and 3 alive
-    assert "dead" not in gradflow.diagnose(model, [alive_first, alive_second]).conditions
-    result = gradflow.diagnose(model, [alive_first, alive_first])
-    assert "dead" not in result.conditions  # half dead is not above the limit
-    assert result.flow.layers(kind="relu")[0].dead_fraction == 0.5
+    all_alive = (torch.tensor([[1.0, 1], [-1, -1]]), y)  # every unit positive for one row
+    one_alive = (torch.tensor([[1.0, 0], [2, 0]]), y[:2])  # only unit 0 positive: 3/4 zero
+    result = gradflow.diagnose(model, [all_alive, one_alive])
+    assert "dead" not in result.conditions  # each unit lived in batch 1: none is dead
+    assert result.flow.layers(kind="relu")[0].dead_fraction == 0
+    result = gradflow.diagnose(model, [one_alive, one_alive])
+    assert "dead" in result.conditions and result.flow.layers(kind="relu")[0].dead_fraction == 0.75
 
 
 def test_the_dead_unit_message_says_what_is_true(batch):
