@@ -240,6 +240,22 @@ def _row_order(row):
     return (severity, closeness, row["notebook"], row["statement"])
 
 
+def spread_units(row) -> str:
+    """The worst run's distance to the bound in units of the spread (max − min) over runs."""
+    if row["kind"] in ("", None) or row["min"] is None:
+        return "—"
+    low, high, op, bound = row["min"], row["max"], row["op"], row["bound"]
+    if op == "between":
+        distance = min(low - bound[0], bound[1] - high)
+    elif op in ("<", "<="):
+        distance = bound - high
+    else:
+        distance = low - bound
+    if high == low:
+        return "same every run" if distance > 0 else f"{distance:.3g}"
+    return f"{distance / (high - low):.1f}"
+
+
 def margin_text(row) -> str:
     if row["kind"] == "factor":
         return f"×{row['margin']:.3g}"
@@ -274,16 +290,19 @@ def render(rows: list[dict], runs: list[dict], seeds_text: str) -> str:
                       + " | ".join(run["errors"])[:600]]
         lines.append("")
     lines += ["## Every claim, failing and thin first", "",
-              "| notebook | claim | bound | runs | min | median | max | margin | fails (seeds) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "The margin column: how far the worst run is from the bound (a factor, or a "
+              "fraction); the spreads column: that distance in units of the spread over runs "
+              "(max − min), a second view for bounded quantities such as accuracies.", "",
+              "| notebook | claim | bound | runs | min | median | max | margin | spreads "
+              "| fails (seeds) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         spread = ([_fmt(r["min"]), _fmt(r["median"]), _fmt(r["max"])] if r["values"] is None
                   else ["", ", ".join(r["values"])[:80], ""])
         mark = "**" if r["failures"] or r["thin"] else ""
-        same = " (same every run)" if r["values"] is None and r["min"] == r["max"] else ""
         lines.append(f"| {r['notebook'][:2]} | {mark}{r['statement']}{mark} | "
                      f"{_fmt_bound(r['op'], r['bound'])} | {r['runs']} | " + " | ".join(spread)
-                     + f" | {margin_text(r)}{same} | {', '.join(r['failures']) or '—'} |")
+                     + f" | {margin_text(r)} | {spread_units(r)} | {', '.join(r['failures']) or '—'} |")
     if runs:
         lines += ["", "## Run times (s)", "", "| notebook | runs | min | median | max |",
                   "|---|---|---|---|---|"]
