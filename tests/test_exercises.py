@@ -1,6 +1,7 @@
 """Exercise checks: the machinery, every reference solution, every typical wrong answer."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,11 +15,14 @@ from utils.exercises import (
     REGISTRY,
     WRONG,
     Exercise,
+    Slip,
     Wrong,
     check,
+    describe_factor,
     expect_close,
     expect_number,
     register,
+    reset_hints,
 )
 
 from conftest import NOTEBOOK_PATHS, notebook_params, read_notebook
@@ -30,6 +34,14 @@ NOTEBOOK_EXERCISES = {
     for exercise_id in exercise_headings(read_notebook(path))
 }
 SOLUTION_NAMESPACE = {"np": np, "torch": torch, "nn": nn, "math": math}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hints():
+    """Every test starts with no wrong attempts counted."""
+    reset_hints()
+    yield
+    reset_hints()
 
 
 def run_solution(exercise_id):
@@ -96,34 +108,142 @@ def test_unsolved_skeleton_is_not_attempted(exercise_id):
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
-def test_typical_wrong_answers_are_explained(exercise_id):
+def test_typical_wrong_answers_get_their_own_message(exercise_id):
+    """Each typical mistake is named: its check's message contains the slip's key phrase."""
     exercise = REGISTRY[exercise_id]
     assert exercise.wrong_answers, f"exercise {exercise_id} has no typical wrong answers"
-    for description, answer in exercise.wrong_answers:
-        feedback = check(exercise_id, answer)
-        assert feedback.status == WRONG, f"{description}: {feedback.text()}"
-        assert feedback.message, f"{description}: the feedback does not say what is wrong"
+    for slip in exercise.wrong_answers:
+        assert isinstance(slip, Slip), f"{exercise_id}: {slip!r} should be a Slip"
+        reset_hints()
+        feedback = check(exercise_id, slip.answer)
+        assert feedback.status == WRONG, f"{slip.description}: {feedback.text()}"
+        assert slip.says in feedback.message, (
+            f"{exercise_id}, {slip.description}: the message should say {slip.says!r}, "
+            f"got:\n{feedback.text()}")
         assert feedback.expected is not None or feedback.hint, (
-            f"{description}: give the expected value or a hint")
+            f"{slip.description}: give the expected value or a hint")
 
 
-def raises_inside(*args):
-    return 1 / 0
+# --- hints escalate: a nudge first, the formula later, the code never ----------------------
+
+#: Per exercise, what its formula level says (any one of these): it must not appear in the
+#: feedback on a first wrong attempt, and the exercise's last hint level says it.
+KEY_FORMULAS = {
+    "0.1": ["σ(x)·(1 − σ(x))"],
+    "1.1": ["x − lr · ∇f(x)"],
+    "1.2": ["2 / max(c)"],
+    "1.3": ["(2/n)·Xᵀr"],
+    "1.4": ["w − lr·dw"],
+    "2.1": ["(∂L/∂y)ᵀ·x"],
+    "2.2": ["grad_out · σ(x) · (1 − σ(x))"],
+    "2.3": ["(near 1)"],
+    "3.1": ["0.144⁷"],
+    "3.2": ["diag(σ'(z))"],
+    "3.3": ["far smaller than its neighbours'"],
+    "4.1": ["f'(x) = 1 for x > 0"],
+    "4.2": ["(activations == 0)"],
+    "4.3": ["expm1"],
+    "5.1": ["√(2/(1 + a²))"],
+    "5.2": ["√(6/(fan_in + fan_out))"],
+    "5.3": ["stalls:", "trains:"],
+}
 
 
-GARBAGE = [None, ..., 42, "text", [1, 2], object(), raises_inside, lambda: 1,
-           lambda *a: float("nan"), lambda *a: None, lambda *a: np.full(3, np.nan),
-           lambda *a: "text", lambda *a: torch.ones(2, 2), lambda *a: math.inf,
-           lambda *a: [None]]
+def normalized(text):
+    """Text without spaces, with the maths symbols written as code writes them."""
+    for symbol, plain in (("·", "*"), ("−", "-"), ("×", "*"), ("′", "'"), ("’", "'")):
+        text = text.replace(symbol, plain)
+    return "".join(text.split())
+
+
+def solution_code_lines(exercise_id):
+    """The lines of the notebook's reference solution that carry its code (normalized)."""
+    _, nb = NOTEBOOK_EXERCISES[exercise_id]
+    lines = []
+    for line in solutions(nb)[exercise_id].splitlines():
+        line = line.split("  #")[0].strip()
+        if not line or line.startswith(("def ", '"""', "#", "for ", "print(", "import ")):
+            continue
+        line = normalized(line.removeprefix("return "))
+        if len(line) >= 12 and not re.fullmatch(r"[\w,]+", line):  # not a list of names
+            lines.append(line)
+    return lines
+
+
+def attempts(exercise_id, answer, count):
+    """The feedback on ``count`` wrong attempts in a row, from a fresh hint count."""
+    reset_hints()
+    return [check(exercise_id, answer) for _ in range(count)]
+
+
+def test_every_exercise_has_a_nudge_and_a_formula_level():
+    assert set(KEY_FORMULAS) == set(REGISTRY)
+    for exercise_id, exercise in REGISTRY.items():
+        assert len(exercise.hints) >= 1, exercise_id
+        last = normalized(exercise.hints[-1])
+        if exercise_id != "5.3":  # 5.3's levels come with each answer (see below)
+            assert len(exercise.hints) >= 2, f"{exercise_id}: hints should escalate"
+            assert any(normalized(key) in last for key in KEY_FORMULAS[exercise_id]), (
+                f"{exercise_id}: the last hint level should give the formula")
+        assert not any(normalized(key) in normalized(exercise.hints[0])
+                       for key in KEY_FORMULAS[exercise_id]), (
+            f"{exercise_id}: the first hint level gives the formula away")
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
-@pytest.mark.parametrize("answer", GARBAGE, ids=range(len(GARBAGE)))
-def test_checks_never_crash_on_learner_mistakes(exercise_id, answer):
-    feedback = check(exercise_id, answer)
-    assert feedback.status in (WRONG, NOT_ATTEMPTED, ERROR), feedback.text()
-    assert "bug in the course" not in feedback.text(), feedback.text()
-    assert feedback.text().startswith(("✘", "…"))
+def test_first_attempt_does_not_give_the_formula(exercise_id):
+    for slip in REGISTRY[exercise_id].wrong_answers:
+        first = attempts(exercise_id, slip.answer, 1)[0]
+        assert first.hint_level in (0, 1), first
+        text = normalized(first.text())
+        for key in KEY_FORMULAS[exercise_id]:
+            assert normalized(key) not in text, (
+                f"{exercise_id}, {slip.description}: the first attempt already says {key!r}:"
+                f"\n{first.text()}")
+
+
+@pytest.mark.parametrize("exercise_id", sorted(NOTEBOOK_EXERCISES))
+def test_no_hint_level_gives_the_solution_code(exercise_id):
+    code = solution_code_lines(exercise_id)
+    assert code, f"{exercise_id}: no code found in the solution"
+    for slip in REGISTRY[exercise_id].wrong_answers:
+        for feedback in attempts(exercise_id, slip.answer, 4):
+            text = normalized(feedback.text())
+            for line in code:
+                assert line not in text, (
+                    f"{exercise_id}, {slip.description}: the feedback gives the solution's "
+                    f"code {line!r}:\n{feedback.text()}")
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
+def test_hints_escalate_with_each_wrong_attempt(exercise_id):
+    slip = REGISTRY[exercise_id].wrong_answers[0]
+    feedback = attempts(exercise_id, slip.answer, 4)
+    levels = feedback[0].hint_levels
+    assert levels >= 2, f"{exercise_id}: only one hint level for {slip.description}"
+    assert [f.hint_level for f in feedback] == [min(k, levels) for k in range(1, 5)]
+    assert feedback[0].hint != feedback[1].hint
+    assert f"(hint 1 of {levels}; run the check again after another try for more)" in (
+        feedback[0].text())
+    assert f"(hint {levels} of {levels})" in feedback[-1].text()
+    last = normalized(feedback[-1].hint)
+    assert any(normalized(key) in last for key in KEY_FORMULAS[exercise_id]), (
+        f"{exercise_id}: the last level should give the formula:\n{feedback[-1].text()}")
+
+
+def test_hint_count_is_per_exercise_and_can_be_reset():
+    wrong_step = REGISTRY["1.1"].wrong_answers[0].answer
+    wrong_limit = REGISTRY["1.2"].wrong_answers[0].answer
+    reset_hints()
+    assert check("1.1", wrong_step).hint_level == 1
+    assert check("1.1", wrong_step).hint_level == 2
+    assert check("1.2", wrong_limit).hint_level == 1  # another exercise counts on its own
+    assert check("1.1", None).status == NOT_ATTEMPTED  # not a wrong attempt
+    reset_hints("1.1")
+    assert check("1.1", wrong_step).hint_level == 1
+    assert check("1.2", wrong_limit).hint_level == 2
+    reset_hints()
+    assert check("1.2", wrong_limit).hint_level == 1
 
 
 # --- the machinery itself -----------------------------------------------------------------
@@ -138,7 +258,9 @@ def square_exercise():
                      what="square(x)", hint="multiply x by itself")
         return "well done"
 
-    exercise = register(Exercise("99.1", "Square", "square", checker, [("x", lambda x: x)]))
+    exercise = register(Exercise("99.1", "Square", "square", checker,
+                                 [Slip("x", lambda x: x, "differs")],
+                                 hints=["nudge", "formula"]))
     yield exercise
     del REGISTRY["99.1"]
 
@@ -153,7 +275,7 @@ def test_wrong_answer_shows_expected_got_and_hint(square_exercise):
     text = check("99.1", lambda x: x + x).text()
     assert "differs from the expected value at index (1,)" in text
     assert "expected: 1\n" in text and "got:      2\n" in text
-    assert "Hint: multiply x by itself" in text
+    assert "Hint: multiply x by itself" in text  # the checker's own hint for this slip
 
 
 def test_wrong_shape_is_named(square_exercise):
@@ -187,13 +309,25 @@ def test_not_implemented_and_missing_return(square_exercise):
     assert "forget the `return`" in check("99.1", forgot_return).message
 
 
-def test_learner_cannot_change_the_checks_inputs(square_exercise):
+def test_a_function_that_overwrites_its_input_is_wrong(square_exercise):
     def square(x):
         result = x * x
         x[:] = 0
         return result
 
-    assert check("99.1", square).correct
+    feedback = check("99.1", square)
+    assert feedback.status == WRONG
+    assert "`square` changed its input `x` in place" in feedback.message
+
+
+def test_wrong_answer_hints_escalate(square_exercise):
+    first, second, third = (check("99.1", lambda x: x + x) for _ in range(3))
+    # the checker's own hint for this slip replaces the first level ("nudge")
+    assert first.hint == "multiply x by itself"
+    assert second.hint == "formula" and third.hint == "formula"
+    assert ("Hint: multiply x by itself (hint 1 of 2; run the check again after another try "
+            "for more)") in first.text()
+    assert "Hint: formula (hint 2 of 2)" in second.text()
 
 
 def test_unknown_exercise_id_lists_the_known_ones():
@@ -239,3 +373,215 @@ def test_expect_number_accepts_tensors_and_numpy():
 def test_expect_close_reports_nan_position():
     with pytest.raises(Wrong, match=r"NaN .* index \(2,\)"):
         expect_close(np.array([1.0, 1.0, np.nan]), np.ones(3))
+
+
+def test_describe_factor_is_readable_however_large():
+    assert describe_factor(3.21) == "3.21"
+    assert describe_factor(14810974269583071232) == "1.5e+19 (19 orders of magnitude)"
+    assert describe_factor(float("inf")) == "an infinite factor"
+
+
+# --- the feedback a learner found misleading (issue 8) -------------------------------------
+
+
+def test_4_2_an_answer_without_the_axis_is_told_so():
+    for answer in (lambda a: (a == 0).all(), lambda a: (a == 0).all().mean()):
+        feedback = check("4.2", answer)
+        assert feedback.status == WRONG and "without an axis" in feedback.message
+
+
+def test_4_2_dead_means_exactly_zero():
+    feedback = check("4.2", lambda a: (a < 1e-3).all(axis=0).mean())
+    assert "exactly zero" in feedback.message
+
+
+def test_2_1_none_is_not_called_a_number():
+    x_grad = check("2.1", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)))
+    assert "grad_x is None" in x_grad.message and "single number" not in x_grad.text()
+    bias = check("2.1", lambda x, w, g: (g @ w, g.T @ x, None))
+    assert "grad_bias is None" in bias.message
+
+
+def test_4_3_accepts_float32_answers():
+    def in_float32(x, alpha=1.0):
+        x = x.astype(np.float32)
+        return np.where(x > 0, x, np.float32(alpha) * (np.exp(x) - 1))
+
+    def cast_at_the_end(x, alpha=1.0):
+        return np.where(x > 0, x, alpha * np.expm1(x)).astype(np.float32)
+
+    def in_torch(x, alpha=1.0):
+        return torch.nn.functional.elu(torch.as_tensor(x, dtype=torch.float32), alpha)
+
+    for answer in (in_float32, cast_at_the_end, in_torch):
+        feedback = check("4.3", answer)
+        assert feedback.correct, feedback.text()
+
+
+def test_a_near_miss_is_called_a_precision_issue():
+    with pytest.raises(Wrong, match="precision issue"):
+        expect_close(np.array([1.0, 2.0 + 2e-4]), np.array([1.0, 2.0]))
+
+
+def test_3_1_diagnoses_multiplying_and_formats_huge_factors():
+    multiplied = check("3.1", 0.144 * 7)
+    assert "multiplying the factor by 7" in multiplied.message
+    assert "divide" not in multiplied.text()
+    tiny = check("3.1", 1e-30).message
+    assert "orders of magnitude" in tiny and not any(len(word) > 12 for word in tiny.split())
+
+
+@pytest.mark.parametrize("answer", ["hidden5", "Hidden 5", "hidden_5", "layer 5", "5",
+                                    "hidden5.linear", "hidden layer 5", 5, np.int64(5),
+                                    np.int32(5), np.array(5)])
+def test_3_3_accepts_the_layer_in_any_plain_form(answer):
+    feedback = check("3.3", answer)
+    assert feedback.correct, feedback.text()
+
+
+@pytest.mark.parametrize("answer", ["hidden5 or hidden6", "layers 5-8", "not 5", "5, 6",
+                                    "hidden5 hidden6", "5?", "maybe 5", 5.0, True])
+def test_3_3_rejects_ambiguous_answers(answer):
+    assert check("3.3", answer).status == WRONG
+
+
+def test_3_3_names_the_learners_own_answer():
+    assert "hidden1 is not the layer" in check("3.3", "hidden1").message
+    assert "'1'" not in check("3.3", "hidden1").text()
+
+
+def test_huge_integers_are_an_ordinary_wrong_answer():
+    for exercise_id, answer in [("1.2", lambda c: 10 ** 400), ("3.1", 10 ** 400),
+                                ("5.1", 10 ** 400), ("0.1", lambda x: 10 ** 400)]:
+        feedback = check(exercise_id, answer)
+        assert feedback.status == WRONG, feedback.text()
+        assert "bug in the course" not in feedback.text()
+
+
+@pytest.mark.parametrize("exercise_id", ["1.1", "4.1", "4.3"])
+def test_overwriting_the_callers_input_is_wrong(exercise_id):
+    slips = [s for s in REGISTRY[exercise_id].wrong_answers if "in place" in s.says]
+    assert slips, f"{exercise_id} has no slip that overwrites its input"
+    for slip in slips:
+        assert "in place" in check(exercise_id, slip.answer).message
+
+
+@pytest.mark.parametrize("exercise_id", ["0.1", "1.1", "1.3", "2.1", "2.2", "3.2", "4.1",
+                                         "4.3", "5.2"])
+def test_lists_are_refused_where_arrays_are_asked(exercise_id):
+    assert any(s.says == "return a NumPy array" for s in REGISTRY[exercise_id].wrong_answers)
+
+
+# --- 1.4: the learner's loop against the reference loop on the same generator -------------
+
+
+def test_1_4_batch_size_and_batch_count_differ():
+    from utils.exercises.nb01_gradient_descent import _SGD_SETTINGS, _sgd_case
+
+    X, _ = _sgd_case()
+    assert len(X) % _SGD_SETTINGS["batch_size"] == 0
+    assert len(X) // _SGD_SETTINGS["batch_size"] != _SGD_SETTINGS["batch_size"]
+
+
+def test_1_4_every_slip_is_far_from_the_reference():
+    """A correct loop agrees with the reference to float32 precision; each slip must end
+    far outside that tolerance, or the check could not tell it from a correct loop."""
+    from utils.exercises import nb01_gradient_descent as nb01
+
+    X, y = nb01._sgd_case()
+    reference = nb01._reference(X, y, {})
+    tolerance = nb01._SGD_ATOL + nb01._SGD_RTOL * np.abs(reference).max()
+    for change, _message, _nudge in nb01._SGD_SLIPS:
+        distance = np.abs(nb01._reference(X, y, change) - reference).max()
+        assert distance > 10 * tolerance, f"{change}: {distance:.2g}"
+
+
+def test_1_4_names_the_other_correct_conventions():
+    from utils.optim_basics import mse_gradient
+
+    def by_choice(X, y, lr, epochs, batch_size, rng):
+        w, b = np.zeros(X.shape[1]), 0.0
+        for _ in range(epochs):
+            order = rng.choice(len(y), len(y), replace=False)
+            for batch in order.reshape(-1, batch_size):
+                dw, db = mse_gradient(X[batch], y[batch], w, b)
+                w, b = w - lr * dw, b - lr * db
+        return w, b
+
+    feedback = check("1.4", by_choice)
+    assert feedback.correct and "as good as" in feedback.message, feedback.text()
+
+
+# --- 5.2 at several shapes; 5.3's factors from notebook 05's network ----------------------
+
+
+def test_5_2_accepts_other_correct_draws():
+    def scaled_random(fan_in, fan_out, rng):
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        return (2 * rng.random((fan_out, fan_in)) - 1) * bound
+
+    def in_torch(fan_in, fan_out, rng):
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        return torch.as_tensor(rng.uniform(-bound, bound, (fan_out, fan_in)))
+
+    for answer in (scaled_random, in_torch):
+        feedback = check("5.2", answer)
+        assert feedback.correct, feedback.text()
+
+
+def measured_signal_factor(letter, seed):
+    """E[h²] after the hidden layers / E[x²] of the input, in notebook 05's network."""
+    from utils.exercises.nb05_weight_initialization import STALL_NETWORKS
+    from utils.nets import make_mlp
+
+    activation, hidden, init = STALL_NETWORKS[letter]
+    names = {"he": "he_normal", "xavier": "xavier_normal", "default": "default",
+             "orthogonal √2": "orthogonal"}
+    torch.manual_seed(seed)
+    net = make_mlp(64, 10, depth=hidden, width=128, activation=activation, init=names[init])
+    with torch.no_grad():
+        for layer in list(net)[:-1]:
+            layer.linear.bias.zero_()  # the factors are the weights' (C's biases: see below)
+            if init == "orthogonal √2":
+                layer.linear.weight.mul_(math.sqrt(2))
+    x = torch.randn(4096, 64, dtype=torch.float64)
+    h = x
+    with torch.no_grad():
+        for layer in list(net.double())[:-1]:
+            h = layer(h)
+    return float((h ** 2).mean() / (x ** 2).mean())
+
+
+@pytest.mark.parametrize("letter", ["A", "B", "C", "D", "F"])
+def test_5_3_signal_factors_match_the_network(letter):
+    """The factor each explanation of 5.3 states is what notebook 05's network does to a
+    signal's second moment at initialization (within the spread of the random weights)."""
+    from utils.exercises.nb05_weight_initialization import signal_factor
+
+    for seed in (0, 1, 2):
+        ratio = measured_signal_factor(letter, seed) / signal_factor(letter)
+        assert 0.25 < ratio < 4, f"{letter}, seed {seed}: measured / stated = {ratio:.3g}"
+
+
+def test_5_3_xavier_explanation_counts_the_first_layer():
+    from utils.exercises.nb05_weight_initialization import _why, signal_factor
+
+    assert signal_factor("B") == pytest.approx(2.0 ** -28 / 3)
+    assert "(1/3)·2⁻²⁸" in _why()["B"] and "2^(-29)" not in _why()["B"]
+    assert signal_factor("D") == pytest.approx(1 / 6)
+
+
+def test_5_3_default_init_loses_the_input_despite_its_biases():
+    """PyTorch's default init also draws biases, which keep the second moment up, but the
+    part of the signal that depends on the input is gone: the output is the same for all."""
+    from utils.nets import make_mlp
+
+    torch.manual_seed(0)
+    net = make_mlp(64, 10, depth=29, width=128, activation="relu", init="default").double()
+    x = torch.randn(1024, 64, dtype=torch.float64)
+    with torch.no_grad():
+        h = x
+        for layer in list(net)[:-1]:
+            h = layer(h)
+    assert (h ** 2).mean() > 1e-4
+    assert h.var(dim=0).mean() < 1e-15

@@ -20,15 +20,24 @@ one of four statuses:
   the line in the learner's code are shown.
 
 Each exercise is registered once, in the module of its notebook
-(``utils/exercises/nbNN_*.py``), with the name the learner defines and a few
-typical wrong answers that the tests feed to the check. Reference solutions
-live in the notebook itself, in a collapsed ``<details>`` cell tagged
+(``utils/exercises/nbNN_*.py``), with the name the learner defines, its hints
+and its typical wrong answers (``Slip``: the answer and what the check must
+say about it), which the tests feed to the check.
+
+Hints escalate. An exercise's ``hints`` are levels: a nudge first (which
+idea, which quantity to look at), the formula later, never the code (that is
+only in the collapsed solution). ``check`` counts the wrong attempts at each
+exercise in this session and shows the next level each time;
+``reset_hints()`` starts the count again.
+
+Reference solutions live in the notebook itself, in a collapsed ``<details>`` cell tagged
 ``solution``; the tests run each of them through its check. A solution may
 use only ``np``, ``torch``, ``nn`` and ``math`` besides what it defines and
 what its exercise's ``solution_context`` provides.
 """
 
 import html
+import inspect
 import math
 import numbers
 import sysconfig
@@ -43,7 +52,12 @@ CORRECT, WRONG, NOT_ATTEMPTED, ERROR = "correct", "wrong", "not attempted", "err
 
 
 class Wrong(Exception):
-    """Raised by a checker when the answer is wrong: what, expected, got and a hint."""
+    """Raised by a checker when the answer is wrong: what, expected, got and a hint.
+
+    ``hint`` is a first-level nudge for this particular slip (it replaces the
+    exercise's first hint level), or a list of levels that replaces the
+    exercise's whole ladder; empty: the exercise's own levels.
+    """
 
     def __init__(self, message, expected=None, got=None, hint=""):
         super().__init__(message)
@@ -67,7 +81,11 @@ class LearnerError(Exception):
 
 @dataclass
 class Feedback:
-    """The result of a check. ``feedback.correct`` is True only for a correct answer."""
+    """The result of a check. ``feedback.correct`` is True only for a correct answer.
+
+    ``hint_level`` and ``hint_levels`` say which of the exercise's hint levels
+    ``hint`` is (1-based), for a wrong answer.
+    """
 
     exercise: str
     title: str
@@ -76,6 +94,8 @@ class Feedback:
     expected: object = None
     got: object = None
     hint: str = ""
+    hint_level: int = 0
+    hint_levels: int = 0
 
     @property
     def correct(self) -> bool:
@@ -94,8 +114,16 @@ class Feedback:
         if self.got is not None:
             lines.append(f"  got:      {self.got}")
         if self.hint:
-            lines.append(f"  Hint: {self.hint}")
+            lines.append(f"  Hint: {self.hint}{self._hint_count()}")
         return "\n".join(lines)
+
+    def _hint_count(self):
+        if self.hint_levels < 2:
+            return ""
+        if self.hint_level < self.hint_levels:
+            return (f" (hint {self.hint_level} of {self.hint_levels}; run the check again "
+                    "after another try for more)")
+        return f" (hint {self.hint_level} of {self.hint_levels})"
 
     def __repr__(self):
         return self.text()
@@ -109,10 +137,21 @@ class Feedback:
 
 
 @dataclass
+class Slip:
+    """A typical wrong answer, for the tests: what it is, the answer itself, and a
+    phrase the check's message must contain (so the check names this mistake)."""
+
+    description: str
+    answer: object
+    says: str
+
+
+@dataclass
 class Exercise:
     """One exercise: its id (``"3.2"``), title, the name the learner defines,
-    the checker and typical wrong answers (``(description, answer)`` pairs)
-    that the tests use to make sure the check explains what is wrong.
+    the checker, its hint levels (nudge first, formula later, never the
+    code) and typical wrong answers (``Slip``) that the tests feed to the
+    check to make sure it names each mistake.
 
     ``solution_context``, if given, returns the names (besides np, torch, nn,
     math) that the notebook has defined before the solution uses them; the
@@ -125,9 +164,12 @@ class Exercise:
     checker: Callable
     wrong_answers: list = field(default_factory=list)
     solution_context: Callable = None
+    hints: list = field(default_factory=list)
 
 
 REGISTRY: dict = {}
+#: Wrong attempts per exercise id in this session: which hint level comes next.
+_WRONG_ATTEMPTS: dict = {}
 
 
 def register(exercise: Exercise) -> Exercise:
@@ -136,6 +178,24 @@ def register(exercise: Exercise) -> Exercise:
         raise ValueError(f"Exercise {exercise.id} is registered twice.")
     REGISTRY[exercise.id] = exercise
     return exercise
+
+
+def reset_hints(exercise_id=None):
+    """Forget the wrong attempts (of one exercise, or of all): hints start at level 1."""
+    if exercise_id is None:
+        _WRONG_ATTEMPTS.clear()
+    else:
+        _WRONG_ATTEMPTS.pop(str(exercise_id), None)
+
+
+def _hint_levels(exercise, wrong):
+    """The hint levels for this wrong answer: the slip's own nudge, then the exercise's."""
+    if isinstance(wrong.hint, (list, tuple)):
+        return list(wrong.hint)
+    levels = list(exercise.hints)
+    if wrong.hint:
+        levels[:1] = [wrong.hint]
+    return levels
 
 
 def _is_unattempted_value(value):
@@ -156,11 +216,37 @@ def _where_in_learner_code(error):
     return ""
 
 
+def _parameter_names(function, count):
+    """The names of the first ``count`` parameters of ``function`` (or 'argument k')."""
+    try:
+        names = [p.name for p in inspect.signature(function).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"argument {i + 1}" for i in range(count)]
+
+
+def _reject_changed_inputs(function, name, originals, copies):
+    """Raise Wrong if the learner's function wrote into one of its array arguments."""
+    names = _parameter_names(function, len(originals))
+    for original, given, parameter in zip(originals, copies, names):
+        if isinstance(original, np.ndarray) and not (
+                given.shape == original.shape and np.array_equal(given, original,
+                                                                 equal_nan=True)):
+            raise Wrong(f"`{name}` changed its input `{parameter}` in place (as `{parameter} "
+                        f"-= ...`, `{parameter} *= ...` or `{parameter}[...] = ...` do): the "
+                        f"caller's `{parameter}` is overwritten, and code that uses it again "
+                        "gets wrong numbers.", got=f"`{parameter}` modified by the call",
+                        hint="Leave the arguments as they are: compute the result as a new "
+                             "array (an expression like a - b makes one).")
+
+
 def call_learner(function, *args, name=None):
     """Call the learner's function; turn its failures into NotAttempted or LearnerError.
 
     Arguments are passed as copies, so the learner's code cannot change the
-    check's own data.
+    check's own data; a function that writes into an array argument is wrong
+    (it would overwrite its caller's data), and Wrong says so.
     """
     name = name or getattr(function, "__name__", "your function")
     if not callable(function):
@@ -177,7 +263,19 @@ def call_learner(function, *args, name=None):
     if _is_unattempted_value(result):
         raise NotAttempted(f"`{name}` returned {result!r}. If you wrote code, did you forget "
                            "the `return` statement?")
+    _reject_changed_inputs(function, name, args, copies)
     return result
+
+
+def describe_factor(factor):
+    """A factor for a message, readable however large: '3.2', '1.5e+19 (19 orders of
+    magnitude)'."""
+    factor = abs(float(factor))
+    if not math.isfinite(factor):
+        return "an infinite factor"
+    if factor < 1000:
+        return f"{factor:.3g}"
+    return f"{factor:.2g} ({math.floor(math.log10(factor))} orders of magnitude)"
 
 
 def _describe(value, limit=6):
@@ -192,10 +290,31 @@ def _describe(value, limit=6):
     return repr(value)
 
 
-def as_array(value, what="your answer"):
-    """Turn a number, list, NumPy array or torch tensor into a float64 array, or raise Wrong."""
+def is_low_precision(value):
+    """True for a float32 (or smaller) NumPy array or number, or torch tensor."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return False
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "f" and dtype.itemsize < 8
+    return str(dtype) in ("torch.float32", "torch.float16", "torch.bfloat16")
+
+
+def as_array(value, what="your answer", array=False):
+    """Turn a number, list, NumPy array or torch tensor into a float64 array, or raise Wrong.
+
+    ``array=True``: the exercise asks for a NumPy array, so a list or tuple is wrong.
+    """
+    if value is None or value is Ellipsis:
+        raise Wrong(f"{what} is {value!r}: nothing was computed there.", got=repr(value),
+                    hint="Check that every part of your answer is computed and returned.")
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
+    if array and isinstance(value, (list, tuple)):
+        raise Wrong(f"{what} is a Python {type(value).__name__}; return a NumPy array.",
+                    got=f"a {type(value).__name__} of length {len(value)}",
+                    hint="NumPy operations on arrays give arrays; a list needs np.array(...), "
+                         "and arithmetic on lists does not work element by element.")
     if isinstance(value, (str, bytes, dict, set, bool)) or callable(value):
         raise Wrong(f"{what} should be a number or an array of numbers, but it is of type "
                     f"{type(value).__name__}.", got=repr(value)[:80],
@@ -206,24 +325,56 @@ def as_array(value, what="your answer"):
             raise Wrong(f"{what} contains complex numbers.", got=repr(value)[:80],
                         hint="Complex numbers come from the square root or power of a "
                              "negative number; the answer should be real.")
-        array = np.asarray(value, dtype=np.float64)
+        array_value = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise Wrong(f"{what} is an integer too large for a floating-point number.",
+                    got=f"an integer of {len(str(abs(int(value))))} digits"
+                    if isinstance(value, numbers.Integral) else repr(value)[:80],
+                    hint="Return the computed value as a float; a huge answer means the "
+                         "computation is off by many orders of magnitude.") from None
     except (TypeError, ValueError):
         raise Wrong(f"{what} should be a number or an array of numbers; could not read "
                     f"{type(value).__name__} as numbers.", got=repr(value)[:80],
                     hint="Return a float or a NumPy array of floats (lists of lists must "
                          "all have the same length).") from None
-    return array
+    return array_value
+
+
+def reject_slips(got, slips, right=None, expected=None, shown=None, rtol=1e-6, atol=1e-9):
+    """Raise Wrong for the first known slip that the answer ``got`` matches.
+
+    ``slips`` holds ``(value, message)`` or ``(value, message, hint)`` tuples:
+    the value a slip gives, what to tell the learner and, optionally, a
+    nudge for that slip. A slip whose value equals the right one (``right``)
+    cannot be told apart from a correct answer, so it is skipped.
+    ``expected`` and ``shown`` are the expected and got lines of the message.
+    """
+    got = np.asarray(got, dtype=np.float64)
+    for value, message, *hint in slips:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != got.shape or not np.allclose(got, value, rtol=rtol, atol=atol):
+            continue
+        if right is not None and np.allclose(value, right, rtol=rtol, atol=atol):
+            continue
+        raise Wrong(message, expected=expected, got=shown, hint=hint[0] if hint else "")
 
 
 def expect_close(got, expected, what="your answer", rtol=1e-6, atol=1e-9, hint="",
-                 inputs=None):
+                 inputs=None, array=True, low_precision=None):
     """Raise Wrong unless ``got`` has ``expected``'s shape and values (to tolerance).
 
     ``inputs``, if given, is the input array: the message then names the
-    input at which the first mismatch happens.
+    input at which the first mismatch happens. An answer in float32 (or
+    less) is compared to float32's precision (``low_precision``: say so
+    when ``got`` has already been converted).
     """
+    if low_precision is None:
+        low_precision = is_low_precision(got)
     expected = np.asarray(expected, dtype=np.float64)
-    got_array = as_array(got, what)
+    got_array = as_array(got, what, array=array and expected.ndim >= 1)
+    if low_precision:  # float32 keeps about 7 digits; e^x − 1 near 0 loses a few more
+        rtol = max(rtol, 1e-4)
+        atol = max(atol, 1e-6 * max(1.0, float(np.abs(expected).max(initial=0.0))))
     if got_array.shape != expected.shape:
         if got_array.ndim == 0 and expected.ndim >= 1:
             raise Wrong(f"{what} is a single number, but it should be an array of shape "
@@ -248,26 +399,46 @@ def expect_close(got, expected, what="your answer", rtol=1e-6, atol=1e-9, hint="
             place = f" at input {float(np.asarray(inputs)[index]):.4g}"
         elif index:
             place = f" at index {index}"
-        raise Wrong(f"{what} differs from the expected value{place} "
-                    f"({int(mismatch.sum())} of {mismatch.size} values differ).",
+        nearly = np.allclose(got_array, expected, rtol=1e-3, atol=1e-6)
+        detail = (" by a relative difference below 0.1 %: a precision issue? Compute in "
+                  "float64 (NumPy's default), and prefer np.expm1(x) to np.exp(x) − 1 near 0."
+                  if nearly else f" ({int(mismatch.sum())} of {mismatch.size} values differ).")
+        raise Wrong(f"{what} differs from the expected value{place}{detail}",
                     expected=_describe(expected[index] if index else expected),
                     got=_describe(got_array[index] if index else got_array), hint=hint)
 
 
-def expect_number(got, expected, what="your answer", rtol=1e-3, atol=1e-9, hint=""):
-    """Raise Wrong unless ``got`` is one real number close to ``expected``."""
+def _as_float(got, what):
+    """One real number as a float, or raise Wrong (huge integers included)."""
     if hasattr(got, "detach"):  # a torch tensor
         got = got.detach().cpu().numpy()
     if isinstance(got, (np.ndarray, np.generic)) and got.size == 1:
         got = got.item()
     if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Wrong(f"{what} should be a single number, but it is of type {type(got).__name__}.",
-                    expected=f"{expected:.6g}", got=repr(got)[:80], hint=hint)
-    if math.isnan(got):
+        raise Wrong(f"{what} should be a single number, but it is "
+                    + ("None" if got is None else f"of type {type(got).__name__}") + ".",
+                    got=repr(got)[:80])
+    try:
+        return float(got)
+    except OverflowError:
+        raise Wrong(f"{what} is an integer too large for a floating-point number.",
+                    got=f"an integer of {len(str(abs(int(got))))} digits",
+                    hint="A huge answer means the computation is off by many orders of "
+                         "magnitude.") from None
+
+
+def expect_number(got, expected, what="your answer", rtol=1e-3, atol=1e-9, hint=""):
+    """Raise Wrong unless ``got`` is one real number close to ``expected``."""
+    try:
+        value = _as_float(got, what)
+    except Wrong as wrong:
+        raise Wrong(wrong.message, expected=f"{expected:.6g}", got=wrong.got,
+                    hint=wrong.hint or hint) from None
+    if math.isnan(value):
         raise Wrong(f"{what} is NaN (not a number).", expected=f"{expected:.6g}", got="nan",
                     hint=hint)
-    if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
-        raise Wrong(f"{what} is off.", expected=f"{expected:.6g}", got=f"{float(got):.6g}",
+    if not math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
+        raise Wrong(f"{what} is off.", expected=f"{expected:.6g}", got=f"{value:.6g}",
                     hint=hint)
 
 
@@ -275,7 +446,8 @@ def check(exercise_id, answer) -> Feedback:
     """Check the learner's ``answer`` to exercise ``exercise_id`` and return ``Feedback``.
 
     Never raises because of the learner's answer. An unknown exercise id
-    raises ``ValueError`` that lists the known ids.
+    raises ``ValueError`` that lists the known ids. Each wrong answer moves
+    the exercise's hint one level up (``reset_hints`` starts again).
     """
     exercise_id = str(exercise_id)
     if exercise_id not in REGISTRY:
@@ -295,8 +467,12 @@ def check(exercise_id, answer) -> Feedback:
     except NotAttempted as reason:
         return feedback(NOT_ATTEMPTED, message=str(reason))
     except Wrong as wrong:
+        attempts = _WRONG_ATTEMPTS[exercise.id] = _WRONG_ATTEMPTS.get(exercise.id, 0) + 1
+        levels = _hint_levels(exercise, wrong)
+        level = min(attempts, len(levels))
         return feedback(WRONG, message=wrong.message, expected=wrong.expected, got=wrong.got,
-                        hint=wrong.hint)
+                        hint=levels[level - 1] if levels else "", hint_level=level,
+                        hint_levels=len(levels))
     except LearnerError as error:
         original = error.original
         where = _where_in_learner_code(original)
@@ -320,5 +496,6 @@ from utils.exercises import (  # noqa: E402, F401
     nb05_weight_initialization,
 )
 
-__all__ = ["check", "Feedback", "Exercise", "register", "REGISTRY", "Wrong", "NotAttempted",
-           "call_learner", "expect_close", "expect_number", "as_array"]
+__all__ = ["check", "Feedback", "Exercise", "Slip", "register", "reset_hints", "REGISTRY",
+           "Wrong", "NotAttempted", "call_learner", "expect_close", "expect_number",
+           "as_array", "reject_slips", "describe_factor", "is_low_precision"]

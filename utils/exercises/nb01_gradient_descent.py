@@ -7,17 +7,23 @@ import numpy as np
 from utils.exercises import (
     Exercise,
     LearnerError,
+    Slip,
     Wrong,
     as_array,
     call_learner,
     expect_close,
     expect_number,
     register,
+    reject_slips,
 )
 
 # --- 1.1 One gradient-descent step ------------------------------------------------------
 
-_STEP_HINT = "Step against the gradient: new x = x − lr · grad_fn(x)."
+_STEP_HINTS = [
+    "The gradient points uphill. One step moves x a short way the other way, and the "
+    "learning rate says how far.",
+    "new x = x − lr · ∇f(x), with ∇f(x) the gradient that grad_fn gives at x.",
+]
 
 
 def _bowl_grad(x):
@@ -32,42 +38,44 @@ def _check_gradient_step(gradient_step):
     got_array = as_array(got_scalar, "gradient_step(grad_fn, 1.5, 0.1)")
     if got_array.size != 1:
         raise Wrong("For a single number x, gradient_step should return a single number.",
-                    expected="0.9", got=f"an array of shape {got_array.shape}", hint=_STEP_HINT)
+                    expected="0.9", got=f"an array of shape {got_array.shape}")
     value = float(got_array.ravel()[0])
     # x = 1.5, gradient 6, lr 0.1: the slips give these values.
-    slips = [
+    reject_slips(value, [
         (2.1, "You stepped *up* the slope (x + lr·gradient): that is gradient ascent.",
-         "The gradient points uphill; subtract it: x − lr · grad_fn(x)."),
+         "Which way does the gradient point, and which way is the minimum?"),
         (-4.5, "You subtracted the whole gradient, without the learning rate.",
-         "Scale the gradient by lr before subtracting it: x − lr · grad_fn(x)."),
+         "How long should one step be? That is what the learning rate is for."),
         (-0.6, "You returned the step −lr·gradient, not the new point.",
-         "Add the step to x: x − lr · grad_fn(x)."),
+         "The function returns where you land, not how far you move."),
         (0.6, "You returned lr·gradient, not the new point.",
-         "The new point is x minus that: x − lr · grad_fn(x)."),
-        (1.5, "You returned x unchanged.", _STEP_HINT),
-        (6.0, "You returned the gradient, not the new point.", _STEP_HINT),
+         "The function returns where you land, not how far you move."),
+        (1.5, "You returned x unchanged.", "Did the step get applied to x?"),
+        (6.0, "You returned the gradient, not the new point.",
+         "The function returns where you land after the step."),
         (-58.5, "You divided the gradient by the learning rate instead of multiplying.",
-         "The step is lr times the gradient: x − lr · grad_fn(x)."),
-    ]
-    for slip, message, hint in slips:
-        if np.isclose(value, slip):
-            raise Wrong(message, expected="gradient_step(lambda x: 4 * x, 1.5, 0.1) = 0.9",
-                        got=f"{value:.6g}", hint=hint)
+         "A larger learning rate should give a larger step."),
+    ], right=0.9, expected="gradient_step(lambda x: 4 * x, 1.5, 0.1) = 0.9",
+        shown=f"{value:.6g}")
     # rtol 1e-6: a correct answer in 32-bit floats (NumPy float32, torch) is accepted.
-    expect_number(value, 0.9, what="gradient_step(lambda x: 4 * x, 1.5, 0.1)", rtol=1e-6,
-                  hint=_STEP_HINT)
+    expect_number(value, 0.9, what="gradient_step(lambda x: 4 * x, 1.5, 0.1)", rtol=1e-6)
     x = np.array([1.0, -2.0, 0.5])
     try:
         got = call_learner(gradient_step, _bowl_grad, x, 0.25, name="gradient_step")
     except LearnerError as error:
         raise Wrong("gradient_step works on a number but fails on a NumPy vector "
                     f"({type(error.original).__name__}: {error.original}).",
-                    hint="Use operations that work on whole arrays (x - lr * g), "
-                         "with no `if` or `math` function on x.") from None
+                    hint="Use operations that work on whole arrays, with no `if` or `math` "
+                         "function on x.") from None
     expect_close(got, x - 0.25 * _bowl_grad(x), what="gradient_step on the vector [1, -2, 0.5]",
-                 rtol=1e-6, hint=_STEP_HINT)
+                 rtol=1e-6)
     return ("One step is all gradient descent is; the whole notebook repeats it. The sign "
             "matters: + instead of − climbs uphill.")
+
+
+def _in_place_step(grad_fn, x, lr):
+    x -= lr * grad_fn(x)  # overwrites the caller's array
+    return x
 
 
 register(Exercise(
@@ -75,31 +83,76 @@ register(Exercise(
     title="One gradient-descent step",
     answer_name="gradient_step",
     checker=_check_gradient_step,
+    hints=_STEP_HINTS,
     wrong_answers=[
-        ("gradient ascent (a plus sign)", lambda grad_fn, x, lr: x + lr * grad_fn(x)),
-        ("forgets the learning rate", lambda grad_fn, x, lr: x - grad_fn(x)),
-        ("returns the step, not the new point", lambda grad_fn, x, lr: -lr * grad_fn(x)),
-        ("divides by the learning rate", lambda grad_fn, x, lr: x - grad_fn(x) / lr),
-        ("returns x unchanged", lambda grad_fn, x, lr: x),
-        ("a gradient at the wrong point", lambda grad_fn, x, lr: x - lr * grad_fn(x - lr)),
-        ("returns the gradient itself", lambda grad_fn, x, lr: grad_fn(x)),
-        ("returns a list of both", lambda grad_fn, x, lr: [x, x - lr * grad_fn(x)]),
+        Slip("gradient ascent (a plus sign)", lambda grad_fn, x, lr: x + lr * grad_fn(x),
+             "gradient ascent"),
+        Slip("forgets the learning rate", lambda grad_fn, x, lr: x - grad_fn(x),
+             "without the learning rate"),
+        Slip("returns the step, not the new point", lambda grad_fn, x, lr: -lr * grad_fn(x),
+             "not the new point"),
+        Slip("divides by the learning rate", lambda grad_fn, x, lr: x - grad_fn(x) / lr,
+             "divided the gradient by the learning rate"),
+        Slip("returns x unchanged", lambda grad_fn, x, lr: x, "x unchanged"),
+        Slip("a gradient at the wrong point",
+             lambda grad_fn, x, lr: x - lr * grad_fn(x - lr), "is off"),
+        Slip("returns the gradient itself", lambda grad_fn, x, lr: grad_fn(x),
+             "returned the gradient"),
+        Slip("returns a list of both", lambda grad_fn, x, lr: [x, x - lr * grad_fn(x)],
+             "should return a single number"),
+        Slip("overwrites the caller's x", _in_place_step, "changed its input `x` in place"),
+        Slip("a list for a vector",
+             lambda grad_fn, x, lr: (x - lr * grad_fn(x)).tolist() if np.ndim(x) else
+             x - lr * grad_fn(x), "return a NumPy array"),
     ],
 ))
 
 # --- 1.2 The largest stable learning rate -------------------------------------------------
 
-_LIMIT_HINT = ("Each direction i is stable only if |1 − lr·cᵢ| < 1, that is lr < 2/cᵢ; all "
-               "directions must be stable at once, so the stiffest one (largest cᵢ) sets the "
-               "limit: 2 / max(c).")
+_LIMIT_HINTS = [
+    "Take one direction at a time: for which learning rates does a step shrink the "
+    "distance to the minimum along direction i? All directions must converge at once.",
+    "Direction i converges when |1 − lr·cᵢ| < 1, that is lr < 2/cᵢ; all must hold at once, "
+    "so the largest curvature sets the limit: 2 / max(c).",
+]
 # The largest curvature sits in the middle, first and last, so that an answer that assumes
 # sorted input is caught; in the second case the mean and the median differ.
 _LIMIT_CASES = [np.array([4.0]), np.array([3.0, 12.0, 0.5, 2.0]), np.array([100.0, 1.0]),
                 np.array([1.0, 100.0])]
+_AVERAGE_NUDGE = "Which direction is the first to diverge as the learning rate grows?"
+
+
+def _limit_slips(curvatures):
+    """(value, message, nudge) of the usual slips for these curvatures."""
+    slips = []
+    if curvatures.size > 1:
+        slips = [
+            (2.0 / curvatures.min(), "You used the flattest direction (the smallest "
+             "curvature); the steepest one diverges first.", _AVERAGE_NUDGE),
+            (2.0 / curvatures.mean(), "You used an average curvature (the mean); the "
+             "stiffest direction decides, not a typical one.", _AVERAGE_NUDGE),
+            (2.0 / np.median(curvatures), "You used an average curvature (the median); "
+             "the stiffest direction decides, not a typical one.", _AVERAGE_NUDGE),
+            (2.0 / curvatures.sum(), "You used the sum of the curvatures; that is too "
+             "cautious. Only the largest one decides.", _AVERAGE_NUDGE),
+        ]
+        slips += [(2.0 / c, f"You used the curvature at position {i} of the array "
+                   f"({c:g}), not the largest one; the largest can be anywhere in the array.",
+                   "Find the largest curvature wherever it is in the array.")
+                  for i, c in enumerate(curvatures)]
+    return slips + [
+        (1.0 / curvatures.max(), "1 / max(c) is the learning rate that is *fastest* along "
+         "the stiffest direction (it lands on the minimum in one step), not the largest "
+         "stable one.", "Up to which learning rate does |1 − lr·c| stay below 1?"),
+        (2.0 * curvatures.max(), "You multiplied by the curvature instead of dividing.",
+         "A stiffer (more curved) direction allows a *smaller* learning rate."),
+        (curvatures.max() / 2.0, "You computed c / 2; the limit is its reciprocal.",
+         "A stiffer (more curved) direction allows a *smaller* learning rate."),
+    ]
 
 
 def _check_max_stable_lr(max_stable_lr):
-    """Compare with 2 / max(curvatures) on three quadratics; name the usual slips."""
+    """Compare with 2 / max(curvatures) on four quadratics; name the usual slips."""
     for curvatures in _LIMIT_CASES:
         shown = f"max_stable_lr([{', '.join(f'{c:g}' for c in curvatures)}])"
         got = as_array(call_learner(max_stable_lr, curvatures, name="max_stable_lr"), shown)
@@ -110,41 +163,13 @@ def _check_max_stable_lr(max_stable_lr):
                             expected=f"one number, {expected:.6g}",
                             got=f"[{', '.join(f'{g:.4g}' for g in got.ravel())}]",
                             hint="One learning rate serves all directions, so it must be "
-                                 "below every 2/cᵢ: take the smallest of them.")
+                                 "safe for every one of them.")
             raise Wrong(f"{shown} should be a single number.", expected=f"{expected:.6g}",
-                        got=f"an array of shape {got.shape}", hint=_LIMIT_HINT)
+                        got=f"an array of shape {got.shape}")
         value = float(got.ravel()[0])
-        if curvatures.size > 1:
-            slips = [
-                (2.0 / curvatures.min(), "You used the flattest direction (the smallest "
-                 "curvature); the steepest one diverges first.", _LIMIT_HINT),
-                (2.0 / curvatures.mean(), "You used an average curvature (the mean); the "
-                 "stiffest direction decides, not a typical one.", _LIMIT_HINT),
-                (2.0 / np.median(curvatures), "You used an average curvature (the median); "
-                 "the stiffest direction decides, not a typical one.", _LIMIT_HINT),
-                (2.0 / curvatures.sum(), "You used the sum of the curvatures; that is too "
-                 "cautious. Only the largest one decides.", _LIMIT_HINT),
-            ]
-            slips += [(2.0 / c, f"You used the curvature at position {i} of the array "
-                       f"({c:g}), not the largest one; the largest can be anywhere in the array.",
-                       "Take the largest curvature wherever it is: 2 / np.max(curvatures).")
-                      for i, c in enumerate(curvatures)]
-        else:
-            slips = []
-        slips += [
-            (1.0 / curvatures.max(), "1 / max(c) is the learning rate that is *fastest* "
-             "along the stiffest direction (it lands on the minimum in one step), not the "
-             "largest stable one.", "Solve |1 − lr·c| < 1 for lr: the limit is twice that."),
-            (2.0 * curvatures.max(), "You multiplied by the curvature instead of dividing.",
-             "A stiffer (more curved) direction allows a *smaller* learning rate: 2 / c."),
-            (curvatures.max() / 2.0, "You computed c / 2; the limit is its reciprocal, 2 / c.",
-             _LIMIT_HINT),
-        ]
-        for slip, message, hint in slips:
-            if np.isclose(value, slip, rtol=1e-6) and not np.isclose(value, expected, rtol=1e-6):
-                raise Wrong(message, expected=f"{shown} = {expected:.6g}",
-                            got=f"{value:.6g}", hint=hint)
-        expect_number(value, expected, what=shown, rtol=1e-6, hint=_LIMIT_HINT)
+        reject_slips(value, _limit_slips(curvatures), right=expected,
+                     expected=f"{shown} = {expected:.6g}", shown=f"{value:.6g}")
+        expect_number(value, expected, what=shown, rtol=1e-6)
     return ("The stiffest direction sets the learning rate and the flattest sets the pace: "
             "the larger their ratio, the more steps gradient descent needs.")
 
@@ -154,25 +179,32 @@ register(Exercise(
     title="The largest stable learning rate",
     answer_name="max_stable_lr",
     checker=_check_max_stable_lr,
+    hints=_LIMIT_HINTS,
     wrong_answers=[
-        ("uses the smallest curvature", lambda c: 2 / np.min(c)),
-        ("the optimal step 1/c, not the limit", lambda c: 1 / np.max(c)),
-        ("one rate per direction", lambda c: 2 / np.asarray(c)),
-        ("the mean curvature", lambda c: 2 / np.mean(c)),
-        ("multiplies instead of dividing", lambda c: 2 * np.max(c)),
-        ("c / 2", lambda c: np.max(c) / 2),
-        ("a fixed number", lambda c: 0.5),
-        ("the sum of the curvatures", lambda c: 2 / np.sum(c)),
-        ("the median curvature", lambda c: 2 / np.median(c)),
-        ("assumes the largest curvature comes last", lambda c: 2 / c[-1]),
-        ("assumes the largest curvature comes first", lambda c: 2 / c[0]),
+        Slip("uses the smallest curvature", lambda c: 2 / np.min(c), "flattest direction"),
+        Slip("the optimal step 1/c, not the limit", lambda c: 1 / np.max(c), "*fastest*"),
+        Slip("one rate per direction", lambda c: 2 / np.asarray(c), "one learning rate per"),
+        Slip("the mean curvature", lambda c: 2 / np.mean(c), "(the mean)"),
+        Slip("multiplies instead of dividing", lambda c: 2 * np.max(c),
+             "multiplied by the curvature"),
+        Slip("c / 2", lambda c: np.max(c) / 2, "c / 2"),
+        Slip("a fixed number", lambda c: 0.5, "is off"),
+        Slip("the sum of the curvatures", lambda c: 2 / np.sum(c), "sum of the curvatures"),
+        Slip("the median curvature", lambda c: 2 / np.median(c), "(the median)"),
+        Slip("assumes the largest curvature comes last", lambda c: 2 / c[-1], "the curvature at position"),
+        Slip("assumes the largest curvature comes first", lambda c: 2 / c[0], "the curvature at position"),
+        Slip("a huge integer", lambda c: 10 ** 400, "too large for a floating-point"),
     ],
 ))
 
 # --- 1.3 The gradient of the mean squared error -----------------------------------------
 
-_MSE_HINT = ("With the residual r = X @ w + b − y and n = len(y): dw = (2/n)·Xᵀr (X.T @ r) "
-             "and db = (2/n)·Σr.")
+_MSE_HINTS = [
+    "Start from the residuals r = X @ w + b − y, one per example. Each derivative is an "
+    "average over the examples of what the chain rule gives for one example; a matrix "
+    "product can do the sums for all the weights at once.",
+    "With n = len(y): dw = (2/n)·Xᵀr, one number per feature, and db = (2/n)·Σr.",
+]
 
 
 def _mse_case():
@@ -209,8 +241,7 @@ def _check_mse_gradient(mse_gradient):
         value = float(as_array(got, "mse_gradient(X, y, w, b)").ravel()[0])
         if np.isclose(value, loss):
             raise Wrong("You returned the loss L itself; the exercise asks for its gradient, "
-                        "the pair (dw, db).", expected="(dw, db)", got=f"{value:.6g} (the loss)",
-                        hint=_MSE_HINT)
+                        "the pair (dw, db).", expected="(dw, db)", got=f"{value:.6g} (the loss)")
         raise Wrong("mse_gradient returned a single number; it should return a pair (dw, db).",
                     expected="(dw, db): dw of shape (3,) for 3 features, db a single number",
                     got=f"{value:.6g}", hint="End with `return dw, db`.")
@@ -224,45 +255,43 @@ def _check_mse_gradient(mse_gradient):
     for part, name in zip(got, ("dw", "db")):
         if part is None or part is Ellipsis:
             raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
-                        expected=f"{name} computed from the residual r = X @ w + b − y",
-                        got=f"{name} = {part!r}", hint=_MSE_HINT)
+                        expected=f"{name} computed from the residuals", got=f"{name} = {part!r}")
         if _is_number(part) and np.isclose(float(as_array(part, name).ravel()[0]), loss):
             raise Wrong(f"{name} is the loss L itself, not its derivative.",
-                        expected=f"{name} = ∂L/∂{name[1]}", got=f"{name} = the loss, {loss:.6g}",
-                        hint=_MSE_HINT)
-    dw = as_array(got[0], "dw")
+                        expected=f"{name} = ∂L/∂{name[1]}", got=f"{name} = the loss, {loss:.6g}")
+    dw = as_array(got[0], "dw", array=True)
     db = as_array(got[1], "db")
     dw_ref, db_ref = _reference_mse_gradient(X, y, w, b)
     if db.size != 1:
         raise Wrong("db should be a single number (the bias is one number).",
                     expected="a single number", got=f"an array of shape {db.shape}",
-                    hint="Sum the residuals over the examples: db = (2/n)·Σr.")
+                    hint="The bias is shared by all examples: sum their contributions.")
     if dw.shape != dw_ref.shape:
         raise Wrong("dw should have one entry per feature (the shape of w).",
                     expected=f"shape {dw_ref.shape}", got=f"shape {dw.shape}",
-                    hint="Xᵀr (X.T @ r) sums over the examples and leaves one number per "
-                         "feature.")
+                    hint="Each weight's derivative sums over the examples, leaving one number "
+                         "per feature.")
     db = float(db.ravel()[0])
     n = len(y)
-    slips = [
+    scaled = [
         (0.5, "Both are half the right size: the factor 2 from differentiating the square is "
-              "missing."),
+              "missing.", "What is the derivative of u²?"),
         (float(n), "Both are n times too large: you summed over the examples instead of "
-                   "averaging (divide by n)."),
+                   "averaging (divide by n).", "The loss is a mean, not a sum."),
         (n / 2, "Both are n/2 times too large: you dropped the 1/n of the mean and the 2 of "
-                "the square."),
-        (-1.0, "Both have the wrong sign: the residual is prediction − target, X @ w + b − y."),
+                "the square.", "The loss is a mean of squares: both give a factor."),
+        (-1.0, "Both have the wrong sign: the residual is prediction − target, X @ w + b − y.",
+         "Which way round is the residual in the task?"),
     ]
-    for factor, message in slips:
-        if np.allclose(dw, factor * dw_ref) and np.isclose(db, factor * db_ref):
-            raise Wrong(message, expected=f"db = {db_ref:.6g}", got=f"db = {db:.6g}",
-                        hint=_MSE_HINT)
     no_bias = X @ w - y
-    if np.allclose(dw, 2 / n * X.T @ no_bias) and np.isclose(db, 2 / n * no_bias.sum()):
-        raise Wrong("The bias b is missing from your residual.", expected=f"db = {db_ref:.6g}",
-                    got=f"db = {db:.6g}", hint="The prediction is X @ w + b.")
-    expect_close(dw, dw_ref, what="dw", rtol=1e-6, atol=1e-9, hint=_MSE_HINT)
-    expect_number(db, db_ref, what="db", rtol=1e-6, hint=_MSE_HINT)
+    slips = [(np.append(factor * dw_ref, factor * db_ref), message, nudge)
+             for factor, message, nudge in scaled]
+    slips.append((np.append(2 / n * X.T @ no_bias, 2 / n * no_bias.sum()),
+                  "The bias b is missing from your residual.", "What does the model predict?"))
+    reject_slips(np.append(dw, db), slips, right=np.append(dw_ref, db_ref),
+                 expected=f"db = {db_ref:.6g}", shown=f"db = {db:.6g}")
+    expect_close(dw, dw_ref, what="dw", rtol=1e-6, atol=1e-9)
+    expect_number(db, db_ref, what="db", rtol=1e-6)
     return ("This is the gradient that every step of linear regression uses; below, PyTorch's "
             "autograd computes the same numbers without the formula.")
 
@@ -272,48 +301,69 @@ register(Exercise(
     title="The gradient of the mean squared error",
     answer_name="mse_gradient",
     checker=_check_mse_gradient,
+    hints=_MSE_HINTS,
     wrong_answers=[
-        ("forgets the factor 2",
-         lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y))),
-        ("sums instead of averaging",
-         lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y))),
-        ("residual with the wrong sign",
-         lambda X, y, w, b: (2 / len(y) * X.T @ (y - X @ w - b), 2 * np.mean(y - X @ w - b))),
-        ("forgets the bias in the residual",
-         lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w - y), 2 * np.mean(X @ w - y))),
-        ("returns only dw", lambda X, y, w, b: 2 / len(y) * X.T @ (X @ w + b - y)),
-        ("one gradient per example for dw",
-         lambda X, y, w, b: (2 / len(y) * X * (X @ w + b - y)[:, None],
-                             2 * np.mean(X @ w + b - y))),
-        ("db per example",
-         lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w + b - y), 2 / len(y) * (X @ w + b - y))),
-        ("the loss instead of its gradient",
-         lambda X, y, w, b: (np.mean((X @ w + b - y) ** 2), np.mean((X @ w + b - y) ** 2))),
-        ("returns the loss, a single number", lambda X, y, w, b: np.mean((X @ w + b - y) ** 2)),
-        ("returns a single number that is not the loss", lambda X, y, w, b: 0.0),
-        ("nothing computed yet: (None, None)", lambda X, y, w, b: (None, None)),
-        ("dw left as None",
-         lambda X, y, w, b: (None, 2 * np.mean(X @ w + b - y))),
+        Slip("forgets the factor 2",
+             lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y)),
+             "factor 2"),
+        Slip("sums instead of averaging",
+             lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y)),
+             "n times too large"),
+        Slip("residual with the wrong sign",
+             lambda X, y, w, b: (2 / len(y) * X.T @ (y - X @ w - b), 2 * np.mean(y - X @ w - b)),
+             "wrong sign"),
+        Slip("forgets the bias in the residual",
+             lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w - y), 2 * np.mean(X @ w - y)),
+             "bias b is missing"),
+        Slip("returns only dw", lambda X, y, w, b: 2 / len(y) * X.T @ (X @ w + b - y),
+             "should return a pair"),
+        Slip("one gradient per example for dw",
+             lambda X, y, w, b: (2 / len(y) * X * (X @ w + b - y)[:, None],
+                                 2 * np.mean(X @ w + b - y)), "one entry per feature"),
+        Slip("db per example",
+             lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w + b - y),
+                                 2 / len(y) * (X @ w + b - y)), "db should be a single number"),
+        Slip("the loss instead of its gradient",
+             lambda X, y, w, b: (np.mean((X @ w + b - y) ** 2), np.mean((X @ w + b - y) ** 2)),
+             "the loss L itself, not its derivative"),
+        Slip("returns the loss, a single number",
+             lambda X, y, w, b: np.mean((X @ w + b - y) ** 2), "returned the loss L itself"),
+        Slip("returns a single number that is not the loss", lambda X, y, w, b: 0.0,
+             "returned a single number"),
+        Slip("nothing computed yet: (None, None)", lambda X, y, w, b: (None, None),
+             "did you forget to compute it"),
+        Slip("dw left as None", lambda X, y, w, b: (None, 2 * np.mean(X @ w + b - y)),
+             "dw is None"),
+        Slip("dw as a list",
+             lambda X, y, w, b: (list(2 / len(y) * X.T @ (X @ w + b - y)),
+                                 2 * np.mean(X @ w + b - y)), "return a NumPy array"),
     ],
 ))
 
 # --- 1.4 A minibatch SGD training loop ---------------------------------------------------
 
-_SGD_HINT = ("Start from w = zeros(d), b = 0. For each epoch: order = rng.permutation(n); for "
-             "each start in range(0, n, batch_size): batch = order[start:start + batch_size], "
-             "dw, db = mse_gradient(X[batch], y[batch], w, b), then w, b = w − lr·dw, b − lr·db. "
-             "Return w, b.")
-_SGD_SETTINGS = {"lr": 0.1, "epochs": 5, "batch_size": 20}
-#: How far from the least-squares solution a correct loop may end: the largest distance
-#: over 300 shuffling seeds was 0.022 (the noise of SGD at this learning rate).
-_SGD_TOLERANCE = 0.08
+_SGD_HINTS = [
+    "Go through your loop with the task beside it: where is the order shuffled, and by "
+    "which generator? How many steps does one epoch take, and how many examples does each "
+    "step see?",
+    "Start from w = 0, b = 0. Each epoch: a new order of all n indices from rng.permutation; "
+    "cut it into n / batch_size consecutive slices of batch_size indices; per slice one "
+    "step w − lr·dw, b − lr·db with mse_gradient on those examples only.",
+]
+#: The check's problem: 300 examples in minibatches of 12, so 25 minibatches per epoch
+#: (batch size and batch count differ, so a loop that confuses them is caught).
+_SGD_SETTINGS = {"lr": 0.05, "epochs": 4, "batch_size": 12}
+_SGD_SEED = 2024
+#: A correct loop matches the reference loop on the same generator to float32 precision;
+#: every slip below ends at least 1e-3 away (measured).
+_SGD_RTOL, _SGD_ATOL = 1e-4, 1e-5
 
 
 def _sgd_case():
-    """A regression problem of the check's own: 400 examples, 2 features, little noise."""
+    """A regression problem of the check's own: 300 examples, 2 features, little noise."""
     rng = np.random.default_rng(1234)
-    X = rng.normal(size=(400, 2))
-    y = X @ np.array([1.5, -0.7]) + 0.3 + rng.normal(0, 0.1, size=400)
+    X = rng.normal(size=(300, 2))
+    y = X @ np.array([1.5, -0.7]) + 0.3 + rng.normal(0, 0.1, size=300)
     return X, y
 
 
@@ -327,63 +377,171 @@ def _learner_pair(got, what):
     for part, name in zip(got, ("w", "b")):
         if part is None or part is Ellipsis:
             raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
-                        expected=f"the trained {name}", got=f"{name} = {part!r}", hint=_SGD_HINT)
-    w, b = as_array(got[0], "w"), as_array(got[1], "b")
+                        expected=f"the trained {name}", got=f"{name} = {part!r}")
+    w, b = as_array(got[0], "w", array=True), as_array(got[1], "b")
     if w.shape != (2,):
         raise Wrong("w should have one entry per feature.", expected="shape (2,)",
-                    got=f"shape {w.shape}", hint="Start from w = np.zeros(X.shape[1]).")
+                    got=f"shape {w.shape}", hint="Start from one zero per feature.")
     if b.size != 1:
         raise Wrong("b should be a single number.", expected="a single number",
-                    got=f"an array of shape {b.shape}",
-                    hint="db is a single number, so b − lr·db stays one.")
-    return w, float(b.ravel()[0])
+                    got=f"an array of shape {b.shape}", hint="db is a single number.")
+    return np.append(w, float(b.ravel()[0]))
+
+
+def _sgd_loop(X, y, lr, epochs, batch_size, rng, order="permutation", cut=0, step="batch"):
+    """Minibatch SGD from w = 0, b = 0, with one of the usual slips, for the check.
+
+    ``order``: how each epoch's order is drawn ("permutation", "shuffle in place" of the
+    previous order, "choice" without replacement, "once" before the first epoch, "none",
+    "with replacement" by rng.integers, "per step with replacement"); ``cut``: examples
+    dropped from the end of every slice; ``step``: "batch", "first batch", "whole data",
+    "batch count" (splits into batch_size slices), "no bias", "ascent".
+    """
+    from utils.optim_basics import mse_gradient
+
+    n = len(y)
+    w, b = np.zeros(X.shape[1]), 0.0
+    kept = np.arange(n)
+    once = rng.permutation(n) if order == "once" else None
+    for _ in range(epochs):
+        if order == "shuffle in place":
+            rng.shuffle(kept)
+        indices = {"permutation": lambda: rng.permutation(n), "once": lambda: once,
+                   "choice": lambda: rng.choice(n, n, replace=False),
+                   "none": lambda: np.arange(n), "shuffle in place": lambda: kept,
+                   "with replacement": lambda: rng.integers(0, n, n),
+                   "per step with replacement": lambda: np.arange(n)}[order]()
+        slices = [indices[start:start + batch_size - cut] for start in range(0, n, batch_size)]
+        if step == "batch count":
+            slices = np.array_split(indices, batch_size)
+        for batch in slices[:1] if step == "first batch" else slices:
+            if order == "per step with replacement":
+                batch = rng.integers(0, n, batch_size)
+            if step == "whole data":
+                batch = slice(None)
+            dw, db = mse_gradient(X[batch], y[batch], w, b)
+            sign = -1.0 if step == "ascent" else 1.0
+            w = w - sign * lr * dw
+            b = b if step == "no bias" else b - sign * lr * db
+    return np.append(w, b)
+
+
+#: Correct loops: the task's (a new rng.permutation each epoch) and other correct conventions.
+_SGD_CORRECT = {"permutation": {},
+                "shuffle in place": {"order": "shuffle in place"},
+                "choice without replacement": {"order": "choice"}}
+#: The usual slips: how each changes the reference loop or its settings, and what to say.
+_SGD_SLIPS = [
+    ({"cut": 1}, "Your minibatches are one example short: each slice stops one index early, "
+     "so every epoch skips 25 examples.", "How many indices does one slice hold?"),
+    ({"epochs": -1}, "Your loop runs one epoch too few.", "Count the epochs your loop runs."),
+    ({"epochs": +1}, "Your loop runs one epoch too many.", "Count the epochs your loop runs."),
+    ({"order": "once"}, "You shuffled once, before the first epoch, and then reused that "
+     "order: every epoch must see a new order.", "Where in your loop is the order drawn?"),
+    ({"order": "none"}, "Your loop never shuffles: every epoch visits the examples in the "
+     "same order, so rng is never used.", "Where in your loop is the order drawn?"),
+    ({"order": "with replacement"}, "You sampled the examples with replacement "
+     "(rng.integers or rng.choice with replacement): some examples come twice in an epoch "
+     "and others not at all. An epoch visits every example once.",
+     "An epoch is one pass over every example: draw an ordering, not a sample."),
+    ({"order": "per step with replacement"}, "You drew each minibatch at random with "
+     "replacement: an epoch should visit every example once, in a shuffled order.",
+     "An epoch is one pass over every example: draw an ordering, not a sample."),
+    ({"lr": 0.5}, "Your steps are half as long as they should be (lr / 2).",
+     "How long is one step?"),
+    ({"lr": 2.0}, "Your steps are twice as long as they should be (2·lr).",
+     "How long is one step?"),
+    ({"batch_size": 1}, "You stepped on one example at a time (batch size 1): that is plain "
+     "SGD, not minibatches of batch_size.", "How many examples does each step see?"),
+    ({"step": "batch count"}, "You cut each epoch into batch_size minibatches (here 12 of "
+     "25 examples) instead of minibatches of batch_size examples (25 of 12).",
+     "batch_size is the number of examples in one minibatch, not the number of minibatches."),
+    ({"batch_size": 300, "step": "whole data"}, "You took one step per epoch on the whole "
+     "data set: that is full-batch gradient descent, 4 steps in all.",
+     "How many steps does one epoch take?"),
+    ({"step": "first batch"}, "You stepped on the first minibatch of each epoch only.",
+     "How many steps does one epoch take?"),
+    ({"step": "whole data"}, "Every step used the whole data set, not its minibatch.",
+     "Which examples does each step see?"),
+    ({"step": "no bias"}, "b never changes: your loop does not update the bias.",
+     "Which parameters does each step update?"),
+    ({"step": "ascent"}, "Your steps go up the slope (+ instead of −): the loss grows.",
+     "Which way does a gradient-descent step go?"),
+]
+
+
+def _sgd_run(train_sgd, X, y, seed, what):
+    """Run the learner's loop on a fresh generator of ``seed``; also say whether it drew
+    from that generator and whether it drew from NumPy's global one."""
+    rng = np.random.default_rng(seed)
+    before, global_before = rng.bit_generator.state, np.random.get_state()[1].copy()
+    got = call_learner(train_sgd, X, y, *_SGD_SETTINGS.values(), rng, name="train_sgd")
+    used_global = not np.array_equal(np.random.get_state()[1], global_before)
+    return _learner_pair(got, what), rng.bit_generator.state != before, used_global
+
+
+def _reference(X, y, change, seed=_SGD_SEED):
+    """The reference loop, with ``change`` (settings scaled or shifted, or a slip)."""
+    settings = dict(_SGD_SETTINGS)
+    options = {}
+    for key, value in change.items():
+        if key == "lr":
+            settings["lr"] *= value
+        elif key == "epochs":
+            settings["epochs"] += value
+        elif key == "batch_size":
+            settings["batch_size"] = value
+        else:
+            options[key] = value
+    return _sgd_loop(X, y, *settings.values(), np.random.default_rng(seed), **options)
 
 
 def _check_train_sgd(train_sgd):
-    """Train on the check's own data; compare with least squares and with the usual slips."""
+    """Run the learner's loop and the reference loop on generators of the same seed; name
+    the usual slips by running each of them the same way."""
     X, y = _sgd_case()
     settings = ", ".join(f"{key}={value}" for key, value in _SGD_SETTINGS.items())
     what = f"train_sgd(X, y, {settings}, rng)"
-    w, b = _learner_pair(call_learner(train_sgd, X, y, *_SGD_SETTINGS.values(),
-                                      np.random.default_rng(1), name="train_sgd"), what)
-    solution = np.linalg.lstsq(np.column_stack([X, np.ones(len(y))]), y, rcond=None)[0]
-    got_params = np.append(w, b)
-    shown = f"w = [{w[0]:.4g}, {w[1]:.4g}], b = {b:.4g}"
-    expected = (f"close to least squares, w = [{solution[0]:.4g}, {solution[1]:.4g}], "
-                f"b = {solution[2]:.4g}")
-    if not np.all(np.isfinite(got_params)) or np.linalg.norm(got_params) > 10 * np.linalg.norm(
-            solution):
-        raise Wrong("Your parameters blew up instead of settling: are you stepping up the slope "
-                    "(+ instead of −), or forgetting the learning rate?", expected=expected,
-                    got=shown, hint=_SGD_HINT)
-    if b == 0.0:
-        raise Wrong("b is still 0: did you forget to update the bias?", expected=expected,
-                    got=shown, hint="Update both: w, b = w − lr·dw, b − lr·db.")
-    distance = np.linalg.norm(got_params - solution)
-    if distance > _SGD_TOLERANCE:
-        full_w, full_b = np.zeros(2), 0.0
-        for _ in range(_SGD_SETTINGS["epochs"]):  # one full-batch step per epoch
-            full_w, full_b = _sgd_step(X, y, full_w, full_b, _SGD_SETTINGS["lr"])
-        if np.allclose(got_params, np.append(full_w, full_b)):
-            raise Wrong("You took one step per epoch on the whole data set: that is full-batch "
-                        "gradient descent, 5 steps in all.", expected=expected, got=shown,
-                        hint="SGD steps once per minibatch: 400 / 20 = 20 steps per epoch.")
-        raise Wrong(f"After 5 epochs your (w, b) is {distance:.3g} from the least-squares "
-                    f"solution; a correct SGD loop ends within {_SGD_TOLERANCE}.",
+    got, used_rng, used_global = _sgd_run(train_sgd, X, y, _SGD_SEED, what)
+    reference = _reference(X, y, {})
+    expected = f"w = [{reference[0]:.5g}, {reference[1]:.5g}], b = {reference[2]:.5g}"
+    shown = f"w = [{got[0]:.5g}, {got[1]:.5g}], b = {got[2]:.5g}"
+    if not np.all(np.isfinite(got)):
+        raise Wrong("Your parameters are not finite numbers (inf or NaN): the loop diverged.",
+                    expected=expected, got=shown)
+    for convention, change in _SGD_CORRECT.items():
+        if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
+            other = "" if convention == "permutation" else (
+                f" (you drew each epoch's order by {convention}, which is as good as "
+                "rng.permutation)")
+            return (f"Your loop takes the same steps as the reference loop{other}: 4 epochs "
+                    "of 25 minibatches, 100 noisy steps. Below, the course's `minibatch_sgd` "
+                    "is the same loop, with a record of every step.")
+    for change, message, nudge in _SGD_SLIPS:
+        if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
+            raise Wrong(message, expected=expected, got=shown, hint=nudge)
+    if used_global:
+        raise Wrong("Your loop draws from NumPy's global generator (np.random...) instead of "
+                    "the generator `rng` it is given, so a seed cannot reproduce it.",
                     expected=expected, got=shown,
-                    hint="Step on every minibatch of every epoch. " + _SGD_HINT)
-    again = _learner_pair(call_learner(train_sgd, X, y, *_SGD_SETTINGS.values(),
-                                       np.random.default_rng(2), name="train_sgd"), what)
-    if np.array_equal(np.append(*again), got_params):
-        raise Wrong("Your result is the same for two different random generators, so the "
-                    "examples were not shuffled with rng (or every step used all the data).",
-                    expected="a slightly different (w, b) for another rng",
-                    got="exactly the same (w, b)",
-                    hint="Shuffle at the start of each epoch, order = rng.permutation(n), and "
-                         "step on X[batch], y[batch].")
-    return (f"Your loop ends {distance:.2g} from the least-squares solution after 100 noisy "
-            "steps. Below, the course's `minibatch_sgd` is the same loop, with a record of "
-            "every step.")
+                    hint="Draw the order from the argument, so whoever calls your function "
+                         "chooses the seed.")
+    again, _, _ = _sgd_run(train_sgd, X, y, _SGD_SEED, what)
+    if not used_rng:
+        kind = ("a generator without a seed" if not np.allclose(again, got)
+                else "a generator of its own with a fixed seed")
+        raise Wrong(f"Your loop never draws from the `rng` it is given: it uses {kind}, so the "
+                    "caller's seed has no effect.", expected=expected, got=shown,
+                    hint="Draw the order from the argument, so whoever calls your function "
+                         "chooses the seed.")
+    if not np.allclose(again, got):
+        raise Wrong("Two runs with generators of the same seed gave different results: part "
+                    "of your loop's randomness does not come from `rng`.", expected=expected,
+                    got=shown, hint="Draw every random number from the argument `rng`.")
+    raise Wrong("Your loop draws from rng, but its steps differ from the reference loop on a "
+                "generator of the same seed (a new rng.permutation(n) each epoch, consecutive "
+                "slices of batch_size indices, one mse_gradient step per slice).",
+                expected=expected, got=shown)
 
 
 def _sgd_context():
@@ -392,32 +550,35 @@ def _sgd_context():
     return {"mse_gradient": mse_gradient}
 
 
-def _sgd_step(X, y, w, b, lr):
-    from utils.optim_basics import mse_gradient
+def _sgd_variant(**change):
+    """The reference loop with one of the usual slips, as a learner's train_sgd."""
 
-    dw, db = mse_gradient(X, y, w, b)
-    return w - lr * dw, b - lr * db
+    def train_sgd(X, y, lr, epochs, batch_size, rng):
+        if "lr" in change:
+            lr = lr * change["lr"]
+        if "epochs" in change:
+            epochs = epochs + change["epochs"]
+        if "batch_size" in change:
+            batch_size = change["batch_size"]
+        options = {k: v for k, v in change.items() if k not in ("lr", "epochs", "batch_size")}
+        params = _sgd_loop(X, y, lr, epochs, batch_size, rng, **options)
+        return params[:-1], params[-1]
+
+    return train_sgd
 
 
-def _sgd_variant(shuffle=True, whole_data=False, first_batch_only=False, sign=1.0,
-                 update_bias=True, one_step_per_epoch=False):
-    """A minibatch loop with one of the usual slips, for the tests of the check."""
+def _sgd_with(draw):
+    """A correct loop whose order comes from ``draw(rng, n)``: np.random, own generators."""
     from utils.optim_basics import mse_gradient
 
     def train_sgd(X, y, lr, epochs, batch_size, rng):
         w, b = np.zeros(X.shape[1]), 0.0
         for _ in range(epochs):
-            if one_step_per_epoch:
-                w, b = _sgd_step(X, y, w, b, lr)
-                continue
-            order = rng.permutation(len(y)) if shuffle else np.arange(len(y))
+            order = draw(rng, len(y))
             for start in range(0, len(y), batch_size):
-                batch = slice(None) if whole_data else order[start:start + batch_size]
+                batch = order[start:start + batch_size]
                 dw, db = mse_gradient(X[batch], y[batch], w, b)
-                w = w - sign * lr * dw
-                b = b - sign * lr * db if update_bias else b
-                if first_batch_only:
-                    break
+                w, b = w - lr * dw, b - lr * db
         return w, b
 
     return train_sgd
@@ -429,14 +590,39 @@ register(Exercise(
     answer_name="train_sgd",
     checker=_check_train_sgd,
     solution_context=_sgd_context,
+    hints=_SGD_HINTS,
     wrong_answers=[
-        ("one full-batch step per epoch", _sgd_variant(one_step_per_epoch=True)),
-        ("steps up the slope", _sgd_variant(sign=-1.0)),
-        ("never updates the bias", _sgd_variant(update_bias=False)),
-        ("only the first minibatch of each epoch", _sgd_variant(first_batch_only=True)),
-        ("no shuffling", _sgd_variant(shuffle=False)),
-        ("the whole data set in every step", _sgd_variant(whole_data=True)),
-        ("returns only w", lambda X, y, lr, epochs, batch_size, rng: np.zeros(X.shape[1])),
-        ("returns (None, None)", lambda X, y, lr, epochs, batch_size, rng: (None, None)),
+        Slip("batch slices one short", _sgd_variant(cut=1), "one example short"),
+        Slip("one epoch too few", _sgd_variant(epochs=-1), "one epoch too few"),
+        Slip("shuffles once", _sgd_variant(order="once"), "shuffled once"),
+        Slip("no shuffling", _sgd_variant(order="none"), "never shuffles"),
+        Slip("samples with replacement", _sgd_variant(order="with replacement"),
+             "with replacement"),
+        Slip("draws each minibatch with replacement",
+             _sgd_variant(order="per step with replacement"), "with replacement"),
+        Slip("np.random instead of rng", _sgd_with(lambda rng, n: np.random.permutation(n)),
+             "NumPy's global generator"),
+        Slip("its own unseeded generator",
+             _sgd_with(lambda rng, n: np.random.default_rng().permutation(n)),
+             "a generator without a seed"),
+        Slip("its own seeded generator",
+             _sgd_with(lambda rng, n: np.random.default_rng(0).permutation(n)),
+             "with a fixed seed"),
+        Slip("half the learning rate", _sgd_variant(lr=0.5), "lr / 2"),
+        Slip("batch size 1", _sgd_variant(batch_size=1), "batch size 1"),
+        Slip("batch_size minibatches instead of minibatches of batch_size",
+             _sgd_variant(step="batch count"), "instead of minibatches of batch_size"),
+        Slip("one full-batch step per epoch",
+             _sgd_variant(step="whole data", batch_size=300), "full-batch gradient descent"),
+        Slip("steps up the slope", _sgd_variant(step="ascent"), "up the slope"),
+        Slip("never updates the bias", _sgd_variant(step="no bias"), "does not update the bias"),
+        Slip("only the first minibatch of each epoch", _sgd_variant(step="first batch"),
+             "first minibatch"),
+        Slip("the whole data set in every step", _sgd_variant(step="whole data"),
+             "the whole data set"),
+        Slip("returns only w", lambda X, y, lr, epochs, batch_size, rng: np.zeros(X.shape[1]),
+             "should return the pair (w, b)"),
+        Slip("returns (None, None)", lambda X, y, lr, epochs, batch_size, rng: (None, None),
+             "did you forget to compute it"),
     ],
 ))

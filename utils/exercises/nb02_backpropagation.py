@@ -7,14 +7,24 @@ from utils import scratch
 from utils.exercises import (
     Exercise,
     LearnerError,
+    Slip,
     Wrong,
     as_array,
     call_learner,
     expect_close,
     register,
+    reject_slips,
 )
 
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
+
+_LINEAR_HINTS = [
+    "Each gradient has the shape of what it is the gradient of: grad_x like x (5, 4), "
+    "grad_weight like weight (3, 4), grad_bias like the bias (3,). Which product of the "
+    "arrays you have gives each shape?",
+    "∂L/∂x = (∂L/∂y)·W, ∂L/∂W = (∂L/∂y)ᵀ·x, and ∂L/∂b = ∂L/∂y summed over the examples "
+    "of the batch.",
+]
 
 
 def _linear_problem():
@@ -44,26 +54,31 @@ def _check_linear_backward(linear_backward):
                     "grad_bias).", got=f"{type(result).__name__}"
                     + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
                     hint="End with `return grad_x, grad_weight, grad_bias`.")
-    grad_x, grad_weight, grad_bias = (as_array(part, name) for part, name in
+    for part, name in zip(result, ("grad_x", "grad_weight", "grad_bias")):
+        if part is None or part is Ellipsis:
+            raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
+                        expected=f"{name}, an array", got=f"{name} = {part!r}")
+    grad_x, grad_weight, grad_bias = (as_array(part, name, array=True) for part, name in
                                       zip(result, ("grad_x", "grad_weight", "grad_bias")))
     if grad_weight.shape == (4, 3):
         raise Wrong("grad_weight is transposed: it must have the shape of the weight (3, 4).",
                     expected="shape (3, 4)", got="shape (4, 3)",
-                    hint="dL/dW = grad_outᵀ · x, i.e. grad_out.T @ x.")
-    if grad_bias.shape == (3,) and np.allclose(grad_bias, grad_out.mean(axis=0)):
-        raise Wrong("grad_bias is the mean of grad_out over the batch; it should be the sum.",
-                    expected=str(np.round(grad_out.sum(axis=0), 4)),
-                    got=str(np.round(grad_bias, 4)),
-                    hint="The bias is added to every example, so its gradient sums over them "
-                         "(the loss already averages, through grad_out).")
-    hint_x = "dL/dx = grad_out · W, i.e. grad_out @ weight (shape (5, 4) like x)."
-    if grad_x.shape == (5, 4) and np.allclose(grad_x, grad_out @ weight / len(x)):
-        raise Wrong("grad_x is divided by the batch size; it should not be.", hint=hint_x)
-    expect_close(grad_x, grad_out @ weight, what="grad_x", hint=hint_x)
-    expect_close(grad_weight, grad_out.T @ x, what="grad_weight",
-                 hint="dL/dW = grad_outᵀ · x, i.e. grad_out.T @ x.")
-    expect_close(grad_bias, grad_out.sum(axis=0), what="grad_bias",
-                 hint="dL/db = grad_out summed over the batch: grad_out.sum(axis=0).")
+                    hint="Swap the order of the product, or transpose the other factor.")
+    if grad_bias.shape == (3,):
+        reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
+                                  "over the batch; it should be the sum.",
+                                  "The bias is added to every example, so each example's "
+                                  "gradient adds to it (the loss already averages, through "
+                                  "grad_out).")],
+                     expected=str(np.round(grad_out.sum(axis=0), 4)),
+                     shown=str(np.round(grad_bias, 4)))
+    if grad_x.shape == (5, 4):
+        reject_slips(grad_x, [(grad_out @ weight / len(x),
+                               "grad_x is divided by the batch size; it should not be.",
+                               "Each example's input gradient depends on that example alone.")])
+    expect_close(grad_x, grad_out @ weight, what="grad_x")
+    expect_close(grad_weight, grad_out.T @ x, what="grad_weight")
+    expect_close(grad_bias, grad_out.sum(axis=0), what="grad_bias")
     return ("Two matrix products and a sum are the whole backward pass of a Linear layer — "
             "the same formulas as scratch.Linear.backward.")
 
@@ -73,19 +88,37 @@ register(Exercise(
     title="The backward pass of a Linear layer",
     answer_name="linear_backward",
     checker=_check_linear_backward,
+    hints=_LINEAR_HINTS,
     wrong_answers=[
-        ("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0))),
-        ("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0))),
-        ("grad_x with the transposed weight", lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0))),
-        ("element-wise instead of a matrix product", lambda x, w, g: (g * w, g.T @ x,
-                                                                      g.sum(axis=0))),
-        ("grad_x divided by the batch size", lambda x, w, g: (g @ w / len(x), g.T @ x,
-                                                               g.sum(axis=0))),
-        ("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0))),
+        Slip("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0)),
+             "grad_weight is transposed"),
+        Slip("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0)),
+             "should be the sum"),
+        Slip("grad_x with the transposed weight",
+             lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)), "shapes do not fit"),
+        Slip("element-wise instead of a matrix product",
+             lambda x, w, g: (g * w, g.T @ x, g.sum(axis=0)), "shapes do not fit"),
+        Slip("grad_x divided by the batch size",
+             lambda x, w, g: (g @ w / len(x), g.T @ x, g.sum(axis=0)),
+             "divided by the batch size"),
+        Slip("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0)),
+             "should return three arrays"),
+        Slip("a gradient left as None", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)),
+             "grad_x is None"),
+        Slip("lists instead of arrays",
+             lambda x, w, g: ((g @ w).tolist(), (g.T @ x).tolist(), g.sum(axis=0).tolist()),
+             "return a NumPy array"),
     ],
 ))
 
 # --- 2.2 · The backward pass of the sigmoid --------------------------------------------
+
+_SIGMOID_HINTS = [
+    "The chain rule: the gradient that arrives from above, grad_out, is multiplied by the "
+    "sigmoid's own slope at its input, element by element.",
+    "∂L/∂x = grad_out · σ(x) · (1 − σ(x)), element by element, with σ(x) = 1 / (1 + e^(−x)) "
+    "computed from the input x.",
+]
 
 
 def _sigmoid(x):
@@ -98,23 +131,19 @@ def _check_sigmoid_backward(sigmoid_backward):
     x = rng.standard_normal((4, 3)) * 2
     grad_out = rng.standard_normal((4, 3))
     got = as_array(call_learner(sigmoid_backward, x, grad_out, name="sigmoid_backward"),
-                   "sigmoid_backward(x, grad_out)")
+                   "sigmoid_backward(x, grad_out)", array=True)
     local = _sigmoid(x) * (1 - _sigmoid(x))
     if got.shape == x.shape:
-        slips = [
+        reject_slips(got, [
             (local, "You returned the local slope σ'(x) only; it must be multiplied by "
-                    "grad_out.", "The chain rule: dL/dx = dL/dy · dy/dx = grad_out · σ'(x)."),
+                    "grad_out.", "What does the chain rule do with the gradient from above?"),
             (grad_out * x * (1 - x), "You used x·(1 − x): that is the slope written in terms "
              "of the sigmoid's OUTPUT, but x is its input.",
-             "Compute s = σ(x) first, then grad_out · s · (1 − s)."),
+             "x here is what goes *into* the sigmoid."),
             (grad_out * _sigmoid(x), "You multiplied grad_out by σ(x) instead of its slope.",
-             "The slope of σ is σ(x)·(1 − σ(x))."),
-        ]
-        for values, message, hint in slips:
-            if np.allclose(got, values):
-                raise Wrong(message, hint=hint)
-    expect_close(got, grad_out * local, what="sigmoid_backward(x, grad_out)",
-                 hint="dL/dx = grad_out · σ(x) · (1 − σ(x)), element by element.")
+             "The chain rule needs the sigmoid's derivative, not its value."),
+        ], right=grad_out * local)
+    expect_close(got, grad_out * local, what="sigmoid_backward(x, grad_out)")
     return "Each element of grad_out is scaled by the sigmoid's slope there — at most 1/4."
 
 
@@ -123,12 +152,16 @@ register(Exercise(
     title="The backward pass of the sigmoid",
     answer_name="sigmoid_backward",
     checker=_check_sigmoid_backward,
+    hints=_SIGMOID_HINTS,
     wrong_answers=[
-        ("forgets grad_out", lambda x, g: _sigmoid(x) * (1 - _sigmoid(x))),
-        ("slope in terms of the output", lambda x, g: g * x * (1 - x)),
-        ("multiplies by σ itself", lambda x, g: g * _sigmoid(x)),
-        ("a matrix product instead of element-wise",
-         lambda x, g: g @ (_sigmoid(x) * (1 - _sigmoid(x))).T),
+        Slip("forgets grad_out", lambda x, g: _sigmoid(x) * (1 - _sigmoid(x)),
+             "local slope σ'(x) only"),
+        Slip("slope in terms of the output", lambda x, g: g * x * (1 - x), "OUTPUT"),
+        Slip("multiplies by σ itself", lambda x, g: g * _sigmoid(x), "instead of its slope"),
+        Slip("a matrix product instead of element-wise",
+             lambda x, g: g @ (_sigmoid(x) * (1 - _sigmoid(x))).T, "wrong shape"),
+        Slip("a list instead of an array",
+             lambda x, g: (g * _sigmoid(x) * (1 - _sigmoid(x))).tolist(), "return a NumPy array"),
     ],
 ))
 
@@ -164,7 +197,7 @@ def _check_buggy_parameter(buggy_parameter):
     names = [name for name, _ in scratch.MLP([2, 8, 8, 3]).named_parameters()]
     if isinstance(buggy_parameter, dict):
         raise Wrong("buggy_parameter is the whole report; it should be one name from it.",
-                    hint="Pick the name with the largest error: max(report, key=report.get).")
+                    hint="Pick the one name whose relative error stands out.")
     if not isinstance(buggy_parameter, str):
         raise Wrong(f"buggy_parameter should be the parameter's name as text, e.g. "
                     f"{names[0]!r}; got a value of type {type(buggy_parameter).__name__}.",
@@ -175,8 +208,7 @@ def _check_buggy_parameter(buggy_parameter):
                     expected=f"one of {names}", hint="Copy the name from the report.")
     if buggy_parameter != _BUGGY_PARAMETER:
         raise Wrong(f"The gradient of {buggy_parameter} agrees with finite differences to "
-                    "better than 1e-6, so its backward pass is right.",
-                    hint="Look for the one relative error that is far above 1e-6.")
+                    "better than 1e-6, so its backward pass is right.")
     return ("Right: the relative error of linear2.bias is close to 1 — its backward pass "
             "averages over the batch where it should sum. Every other gradient agrees with "
             "finite differences, which pins the bug to one line of code.")
@@ -191,17 +223,26 @@ def _context_of_2_3():
             "check_x": points[:20].astype(np.float64), "check_y": labels[:20]}
 
 
+_BUG_HINTS = [
+    "Run scratch.gradient_check on the network and read its report: one relative error per "
+    "parameter. A correct backward pass agrees with finite differences to better than 1e-6.",
+    "The buggy parameter is the one whose relative error is far above 1e-6 (near 1): its "
+    "name is the key of that entry in the report.",
+]
+
 register(Exercise(
     id="2.3",
     title="Find the bug with the gradient check",
     answer_name="buggy_parameter",
     checker=_check_buggy_parameter,
+    hints=_BUG_HINTS,
     wrong_answers=[
-        ("a correct parameter", "linear1.weight"),
-        ("the layer's weight instead of its bias", "linear2.weight"),
-        ("a name that does not exist", "layer2.bias"),
-        ("a number", 2),
-        ("the whole report", {"linear2.bias": 0.97}),
+        Slip("a correct parameter", "linear1.weight", "its backward pass is right"),
+        Slip("the layer's weight instead of its bias", "linear2.weight",
+             "its backward pass is right"),
+        Slip("a name that does not exist", "layer2.bias", "is not a parameter"),
+        Slip("a number", 2, "as text"),
+        Slip("the whole report", {"linear2.bias": 0.97}, "the whole report"),
     ],
     solution_context=_context_of_2_3,
 ))

@@ -2,6 +2,7 @@
 sigmoid layer, and finding the layer where learning stops."""
 
 import math
+import numbers
 import re
 
 import numpy as np
@@ -9,16 +10,25 @@ import torch
 
 from utils.exercises import (
     Exercise,
+    Slip,
     Wrong,
     as_array,
     call_learner,
+    describe_factor,
     expect_close,
     register,
+    reject_slips,
 )
 
 # --- 3.1 · Predict, then measure ------------------------------------------------------
 
 PREDICTION_DEPTH = 8
+_PREDICTION_HINTS = [
+    "The gradient is multiplied by about the same factor (below 1) each time it passes "
+    "from one layer to the one below. How many such passes lie between layer 8 and layer 1?",
+    "From layer 8 down to layer 1 there are 7 steps, each multiplying the gradient's size by "
+    "about ¼·√(1/3) ≈ 0.144: the ratio is about 0.144⁷.",
+]
 
 
 def measured_gradient_ratio(depth=PREDICTION_DEPTH, seed=0):
@@ -29,43 +39,68 @@ def measured_gradient_ratio(depth=PREDICTION_DEPTH, seed=0):
     return gradient_norm_explorer(depth, "sigmoid", seed=seed).ratio
 
 
-def _check_prediction(predicted_ratio):
+def _as_prediction(predicted_ratio):
+    """The learner's prediction as a float, or Wrong."""
     if hasattr(predicted_ratio, "item") and getattr(predicted_ratio, "ndim", 0) == 0:
         predicted_ratio = predicted_ratio.item()  # a 0-d tensor or NumPy number
     if isinstance(predicted_ratio, bool) or not isinstance(predicted_ratio, (int, float)):
         raise Wrong(f"predicted_ratio should be one number, got a value of type "
                     f"{type(predicted_ratio).__name__}.",
                     hint="Compute it from the per-layer factor, e.g. with theory_factor.")
-    if not predicted_ratio > 0:
-        raise Wrong("A ratio of two gradient norms is positive.", got=f"{predicted_ratio}",
-                    hint="Multiply the per-layer factor by itself once per step between layers.")
+    try:
+        value = float(predicted_ratio)
+    except OverflowError:
+        raise Wrong("predicted_ratio is an integer too large for a floating-point number: "
+                    "the ratio of the two gradient norms is below 1.",
+                    got=f"an integer of {len(str(abs(predicted_ratio)))} digits") from None
+    if not value > 0 or not math.isfinite(value):
+        raise Wrong("A ratio of two gradient norms is a positive, finite number.", got=f"{value}",
+                    hint="The ratio is a product of per-layer factors, each a bit above 0.")
+    return value
+
+
+def _check_prediction(predicted_ratio):
+    predicted = _as_prediction(predicted_ratio)
     measured = measured_gradient_ratio()
-    off = math.log10(predicted_ratio / measured)
+    off = math.log10(predicted / measured)
     per_layer = 1 / math.sqrt(48)
     if abs(off) <= 0.5:
-        return (f"Measured ratio {measured:.2e}; your prediction {predicted_ratio:.2e} is "
+        return (f"Measured ratio {measured:.2e}; your prediction {predicted:.2e} is "
                 f"within a factor {10 ** abs(off):.1f}. Seven factors of about 0.14: the "
                 "decay is exponential in depth.")
-    if math.isclose(predicted_ratio, per_layer ** PREDICTION_DEPTH, rel_tol=0.05):
-        message = "You used 8 factors; between layer 1 and layer 8 there are only 7 steps."
-        hint = "Count the steps between layers, not the layers: factor ** 7."
-    elif math.isclose(predicted_ratio, (1 / 48) ** 7, rel_tol=0.05):
-        message = "1/48 is the factor for the gradient's variance, not for its size (norm)."
-        hint = "The norm shrinks by the square root of the variance factor: √(1/48) per step."
-    elif predicted_ratio > 1:
-        message = "The gradient shrinks on its way to the input, so the ratio is below 1."
-        hint = "Multiply the per-layer factor (below 1) once per step, don't divide."
-    elif math.isclose(predicted_ratio, 0.25 ** 7, rel_tol=0.05) or math.isclose(
-            predicted_ratio, 0.25 ** 8, rel_tol=0.05):
-        message = ("You used only the sigmoid's largest slope 1/4; the weights also scale "
-                   "the gradient at each layer.")
-        hint = ("Per layer the gradient's size is multiplied by about σ'·√(n·Var w) = "
-                "(1/4)·√(1/3) ≈ 0.144.")
+    near = [
+        (per_layer ** PREDICTION_DEPTH, "You used 8 factors; between layer 1 and layer 8 "
+         "there are only 7 steps.", "Count the steps between the layers, not the layers."),
+        ((1 / 48) ** 7, "1/48 is the factor for the gradient's variance, not for its size "
+         "(norm).", "How does a norm scale when a variance is multiplied by 1/48?"),
+        (0.25 ** 7, "You used only the sigmoid's largest slope 1/4; the weights also scale "
+         "the gradient at each layer.", "What else multiplies the gradient in each layer?"),
+        (0.25 ** 8, "You used only the sigmoid's largest slope 1/4 (and 8 factors); the "
+         "weights also scale the gradient at each layer.",
+         "What else multiplies the gradient in each layer?"),
+    ]
+    near.append((1.0, "Your prediction is about 1, as if the gradient kept its size from "
+                 "layer to layer; it shrinks at every step. (If you got it by multiplying the "
+                 "factor by 7: the 7 factors multiply each other.)",
+                 "Repeated multiplication is a power."))
+    near.append((8 * per_layer, "You multiplied the factor by 8; the gradient is multiplied "
+                 "by the factor at every step, so the factors multiply each other.",
+                 "Repeated multiplication is a power."))
+    for upside_down in (1 / measured, 48 ** 3.5, 48 ** 4):
+        near.append((upside_down, "Your prediction is upside down (above 1): the gradient "
+                     "shrinks on its way to the input, so layer 1's is the smaller one.",
+                     "Multiply by the factor (below 1) at each step; do not divide by it."))
+    for value, message, nudge in near:
+        if math.isclose(predicted, value, rel_tol=0.05):
+            raise Wrong(message, expected=f"about {measured:.1e} (measured)",
+                        got=f"{predicted:.2e}", hint=nudge)
+    if predicted > 1:
+        message = ("Your prediction is above 1, but the gradient shrinks on its way to the "
+                   "input, so the ratio is below 1.")
     else:
-        message = f"Your prediction is off by a factor {10 ** abs(off):.0f}."
-        hint = "Use the per-layer factor measured in section 2 (about 0.14), once per step."
-    raise Wrong(message, expected=f"about {measured:.1e} (measured)",
-                got=f"{predicted_ratio:.2e}", hint=hint)
+        message = (f"Your prediction is off by a factor {describe_factor(10 ** abs(off))} "
+                   f"({'too large' if off > 0 else 'too small'}).")
+    raise Wrong(message, expected=f"about {measured:.1e} (measured)", got=f"{predicted:.2e}")
 
 
 register(Exercise(
@@ -73,14 +108,19 @@ register(Exercise(
     title="Predict, then measure",
     answer_name="predicted_ratio",
     checker=_check_prediction,
+    hints=_PREDICTION_HINTS,
     wrong_answers=[
-        ("eight factors instead of seven", (1 / math.sqrt(48)) ** 8),
-        ("only the sigmoid's slope", 0.25 ** 7),
-        ("no decay at all", 1.0),
-        ("a negative number", -1e-6),
-        ("text", "1e-6"),
-        ("the variance factor", (1 / 48) ** 7),
-        ("upside down", 48 ** 3.5),
+        Slip("eight factors instead of seven", (1 / math.sqrt(48)) ** 8, "only 7 steps"),
+        Slip("only the sigmoid's slope", 0.25 ** 7, "only the sigmoid's largest slope"),
+        Slip("no decay at all", 1.0, "about 1"),
+        Slip("a negative number", -1e-6, "positive"),
+        Slip("text", "1e-6", "of type str"),
+        Slip("the variance factor", (1 / 48) ** 7, "variance"),
+        Slip("upside down", 48 ** 3.5, "upside down"),
+        Slip("multiplies instead of raising to a power", 0.144 * 7,
+             "multiplying the factor by 7"),
+        Slip("far too small", 1e-30, "orders of magnitude"),
+        Slip("a huge integer", 10 ** 400, "too large for a floating-point"),
     ],
 ))
 
@@ -95,6 +135,15 @@ def _slope(z):
     return _sigmoid(z) * (1 - _sigmoid(z))
 
 
+_JACOBIAN_HINTS = [
+    "Write one output h_i in terms of the inputs, then differentiate it by one input x_j "
+    "with the chain rule: the slope of σ at that unit's input, times what that input "
+    "changes with.",
+    "J[i, j] = ∂h_i/∂x_j = σ'(z_i)·W[i, j] with z = Wx + b: J = diag(σ'(z))·W, row i of W "
+    "scaled by σ'(z_i).",
+]
+
+
 def _check_jacobian(sigmoid_layer_jacobian):
     """J = diag(σ'(Wx + b)) W for h = σ(Wx + b)."""
     rng = np.random.default_rng(32)
@@ -102,24 +151,26 @@ def _check_jacobian(sigmoid_layer_jacobian):
     bias = rng.standard_normal(3)
     x = rng.standard_normal(4)
     got = as_array(call_learner(sigmoid_layer_jacobian, weight, bias, x,
-                                name="sigmoid_layer_jacobian"), "the Jacobian")
+                                name="sigmoid_layer_jacobian"), "the Jacobian", array=True)
     expected = _slope(weight @ x + bias)[:, None] * weight
-    hint = "J[i, j] = ∂h_i/∂x_j = σ'(z_i) · W[i, j]: scale row i of W by σ'(z_i)."
     if got.shape == (4, 3):
         raise Wrong("The Jacobian is transposed: one row per output h_i, one column per "
-                    "input x_j.", expected="shape (3, 4)", got="shape (4, 3)", hint=hint)
+                    "input x_j.", expected="shape (3, 4)", got="shape (4, 3)",
+                    hint="Row i belongs to output h_i, column j to input x_j.")
     if got.shape == (3, 4):
-        slips = [(weight, "You returned W alone: the sigmoid's slope is missing."),
-                 (_sigmoid(weight @ x + bias)[:, None] * weight,
-                  "You scaled W by σ(z) instead of its slope σ'(z)."),
-                 (0.25 * weight, "You used the largest slope 1/4 for every unit; the slope "
-                  "depends on each unit's input z_i = (Wx + b)_i."),
-                 (_slope(weight @ x)[:, None] * weight, "The bias is missing inside σ': "
-                  "z = Wx + b.")]
-        for values, message in slips:
-            if np.allclose(got, values):
-                raise Wrong(message, hint=hint)
-    expect_close(got, expected, what="the Jacobian", hint=hint)
+        reject_slips(got, [
+            (weight, "You returned W alone: the sigmoid's slope is missing.",
+             "The chain rule goes through σ too."),
+            (_sigmoid(weight @ x + bias)[:, None] * weight,
+             "You scaled W by σ(z) instead of its slope σ'(z).",
+             "The chain rule needs σ's derivative, not its value."),
+            (0.25 * weight, "You used the largest slope 1/4 for every unit; the slope "
+             "depends on each unit's input z_i = (Wx + b)_i.",
+             "Each unit has its own input, so its own slope."),
+            (_slope(weight @ x)[:, None] * weight, "The bias is missing inside σ': "
+             "z = Wx + b.", "What is the unit's input?"),
+        ], right=expected)
+    expect_close(got, expected, what="the Jacobian")
     return ("Each layer's Jacobian carries a factor σ'(z) ≤ 1/4 per row; backpropagation "
             "multiplies one such Jacobian per layer.")
 
@@ -129,17 +180,34 @@ register(Exercise(
     title="The Jacobian of a sigmoid layer",
     answer_name="sigmoid_layer_jacobian",
     checker=_check_jacobian,
+    hints=_JACOBIAN_HINTS,
     wrong_answers=[
-        ("forgets the slope", lambda w, b, x: w),
-        ("σ instead of σ'", lambda w, b, x: _sigmoid(w @ x + b)[:, None] * w),
-        ("transposed", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).T),
-        ("only the slopes", lambda w, b, x: _slope(w @ x + b)),
+        Slip("forgets the slope", lambda w, b, x: w, "W alone"),
+        Slip("σ instead of σ'", lambda w, b, x: _sigmoid(w @ x + b)[:, None] * w,
+             "instead of its slope"),
+        Slip("transposed", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).T, "transposed"),
+        Slip("only the slopes", lambda w, b, x: _slope(w @ x + b), "wrong shape"),
+        Slip("the largest slope for every unit", lambda w, b, x: 0.25 * w, "largest slope 1/4"),
+        Slip("no bias inside σ'", lambda w, b, x: _slope(w @ x)[:, None] * w,
+             "bias is missing"),
+        Slip("a list of rows", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).tolist(),
+             "return a NumPy array"),
     ],
 ))
 
 # --- 3.3 · Find the layer where learning stops -------------------------------------------
 
 STUCK_LAYER = 5
+_DEPTH_OF_PATIENT = 8
+#: One layer, as a name or a number: "hidden5", "Hidden 5", "layer 5", "5", "hidden5.linear".
+_ONE_LAYER = re.compile(r"^(?:hidden|layer|hidden layer)?[\s_]*(\d+)"
+                        r"(?:\.(?:linear|activation))?$")
+_STUCK_HINTS = [
+    "In flow.table(), look for a hidden layer whose units are mostly saturated (the "
+    "'sat %' column).",
+    "The stuck layer has a high 'sat %' and a weight gradient |dL/dW| far smaller than its "
+    "neighbours' — its own weights barely move.",
+]
 
 
 def network_with_a_stuck_layer(seed=0):
@@ -148,32 +216,46 @@ def network_with_a_stuck_layer(seed=0):
 
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
         torch.manual_seed(seed)
-        model = make_mlp(64, 10, depth=8, width=64, activation="tanh", init="xavier_uniform")
+        model = make_mlp(64, 10, depth=_DEPTH_OF_PATIENT, width=64, activation="tanh",
+                         init="xavier_uniform")
     with torch.no_grad():
         getattr(model, f"hidden{STUCK_LAYER}").linear.weight.mul_(25.0)
     return model
 
 
+def _layer_number(stuck_layer):
+    """The hidden layer the answer names (an int), or Wrong if it does not name exactly one."""
+    example = "Give one layer, as its name in quotes, e.g. 'hidden2', or its number, e.g. 2."
+    if isinstance(stuck_layer, numbers.Integral) and not isinstance(stuck_layer, bool):
+        return int(stuck_layer)
+    if isinstance(stuck_layer, (np.ndarray, np.generic)) and np.ndim(stuck_layer) == 0 and (
+            np.issubdtype(np.asarray(stuck_layer).dtype, np.integer)):
+        return int(stuck_layer)
+    if not isinstance(stuck_layer, str):
+        raise Wrong(f"stuck_layer should be one layer's name such as 'hidden2' (or its "
+                    f"number), got a value of type {type(stuck_layer).__name__}.", hint=example)
+    text = stuck_layer.strip().lower()
+    if text.startswith("output"):
+        raise Wrong("The output layer is not the one: the stuck layer is a hidden layer.")
+    match = _ONE_LAYER.match(text)
+    if not match:
+        raise Wrong(f"Could not read {stuck_layer!r} as the name of one layer.", hint=example)
+    return int(match.group(1))
+
+
 def _check_stuck_layer(stuck_layer):
-    if isinstance(stuck_layer, bool) or not isinstance(stuck_layer, (str, int)):
-        raise Wrong(f"stuck_layer should be a layer name such as 'hidden2' (or its number), "
-                    f"got a value of type {type(stuck_layer).__name__}.",
-                    hint="Copy the name from the table, in quotes.")
-    if isinstance(stuck_layer, str):
-        stuck_layer = stuck_layer.strip().lower()
-        number = re.search(r"\d+", stuck_layer)
-        if number and "output" not in stuck_layer:  # "5", "hidden 5", "layer 5", "hidden_5"
-            stuck_layer = int(number.group())
-    accepted = {f"hidden{STUCK_LAYER}", f"hidden{STUCK_LAYER}.linear",
-                f"hidden{STUCK_LAYER}.activation", STUCK_LAYER}
-    if stuck_layer in accepted:
+    number = _layer_number(stuck_layer)
+    if not 1 <= number <= _DEPTH_OF_PATIENT:
+        raise Wrong(f"There is no hidden layer {number}: the patient has hidden1 to "
+                    f"hidden{_DEPTH_OF_PATIENT}.", got=repr(stuck_layer)[:80])
+    if number == STUCK_LAYER:
         return (f"Right: hidden{STUCK_LAYER} is saturated (most of its tanh outputs are near "
                 "±1), so its own weights get a gradient tens of times smaller than their "
                 "neighbours' — that layer has stopped learning, while the gradient still "
                 "passes through it to the layers below.")
-    raise Wrong(f"{stuck_layer!r} is not the layer that stopped learning.",
-                hint="In flow.table(), look for a layer whose 'sat %' is high and whose "
-                     "|dL/dW| is far smaller than its neighbours'.")
+    raise Wrong(f"hidden{number} is not the layer that stopped learning: its units are not "
+                "saturated and its weights still get a gradient like their neighbours'.",
+                got=repr(stuck_layer)[:80])
 
 
 def _context_of_3_3():
@@ -196,11 +278,17 @@ register(Exercise(
     title="Find the layer where learning stops",
     answer_name="stuck_layer",
     checker=_check_stuck_layer,
+    hints=_STUCK_HINTS,
     wrong_answers=[
-        ("the first layer", "hidden1"),
-        ("the output layer", "output"),
-        ("a neighbour", 6),
-        ("a list", ["hidden5"]),
+        Slip("the first layer", "hidden1", "hidden1 is not the layer"),
+        Slip("the output layer", "output", "output layer is not the one"),
+        Slip("a neighbour", 6, "hidden6 is not the layer"),
+        Slip("a neighbour as a NumPy integer", np.int64(4), "hidden4 is not the layer"),
+        Slip("a list", ["hidden5"], "of type list"),
+        Slip("two layers", "hidden5 or hidden6", "Could not read"),
+        Slip("a range of layers", "layers 5-8", "Could not read"),
+        Slip("a negation", "not 5", "Could not read"),
+        Slip("a layer that does not exist", "hidden9", "no hidden layer 9"),
     ],
     solution_context=_context_of_3_3,
 ))

@@ -7,23 +7,32 @@ from utils import activations
 from utils.exercises import (
     Exercise,
     LearnerError,
+    Slip,
     Wrong,
     as_array,
     call_learner,
     expect_close,
     expect_number,
     register,
+    reject_slips,
 )
 
 # --- 4.1 · The derivative of leaky ReLU --------------------------------------------------
 
 # No point sits exactly on the kink x = 0, where the derivative is a convention.
 _SLOPE_INPUTS = np.array([-3.0, -1.0, -0.25, 0.25, 1.0, 4.0])
-_SLOPE_HINT = ("Leaky ReLU is x for x > 0 and slope·x otherwise, so its derivative is 1 for "
-               "x > 0 and `slope` otherwise: np.where(x > 0, 1.0, slope).")
+_SLOPE_HINTS = [
+    "Leaky ReLU is a straight line on each side of 0. What is the slope of each line? Pick "
+    "one of the two element by element, with a NumPy function (an `if` cannot decide for a "
+    "whole array).",
+    "f(x) = x for x > 0 and a·x otherwise, so f'(x) = 1 for x > 0 and a (the `slope` "
+    "argument) for x ≤ 0.",
+]
+_ELEMENTWISE_NUDGE = ("Choose between two values element by element with a NumPy function "
+                      "made for it, instead of `if`.")
 
 
-def _call_elementwise(function, x, parameter, name, hint):
+def _call_elementwise(function, x, parameter, name):
     """Call the learner's element-wise function; explain `if x > 0` written for one number."""
     try:
         return call_learner(function, x, parameter, name=name)
@@ -31,8 +40,8 @@ def _call_elementwise(function, x, parameter, name, hint):
         if isinstance(error.original, ValueError) and "ambiguous" in str(error.original):
             raise Wrong(f"`x` is a NumPy array, not a single number, so `if x > 0` (or "
                         f"`... if x > 0 else ...`) cannot decide for all its elements at once: "
-                        f"Python raised \"{error.original}\". Use np.where, which decides "
-                        f"element by element.", hint=hint) from None
+                        f"Python raised \"{error.original}\".", hint=_ELEMENTWISE_NUDGE
+                        ) from None
         raise
 
 
@@ -40,36 +49,41 @@ def _check_leaky_relu_derivative(leaky_relu_derivative):
     x = _SLOPE_INPUTS
     for slope in (0.01, 0.2):
         shown = f"leaky_relu_derivative(x, slope={slope})"
-        got = as_array(_call_elementwise(leaky_relu_derivative, x, slope,
-                                         "leaky_relu_derivative", _SLOPE_HINT), shown)
+        raw = _call_elementwise(leaky_relu_derivative, x, slope, "leaky_relu_derivative")
+        got = as_array(raw, shown, array=True)
         expected = activations.leaky_relu_derivative(x, slope)
         if got.shape == x.shape:
             slips = [
                 (activations.leaky_relu(x, slope), "You returned leaky ReLU itself, not its "
-                 "slope (its derivative)."),
+                 "slope (its derivative).", "The task asks for the derivative."),
                 (activations.relu_derivative(x), "On the negative side you returned 0: that is "
                  "ReLU's derivative, the zero gradient that lets units die. Leaky ReLU keeps "
-                 "the small slope there."),
+                 "the small slope there.", "What is the slope of the line a·x?"),
                 (np.where(x > 0, slope, 1.0), "The two sides are swapped: the slope is 1 for "
-                 "x > 0 and `slope` for x ≤ 0."),
+                 "x > 0 and `slope` for x ≤ 0.", "Which side is the identity?"),
                 (np.where(x > 0, 1.0, -slope), "The negative side has the wrong sign: slope·x "
-                 "rises with x, so its derivative is +slope."),
+                 "rises with x, so its derivative is positive.", "Does a·x rise or fall?"),
                 (np.where(x > 0, 1.0, slope * x), "On the negative side you returned slope·x, "
-                 "the function's value there, not its slope: the derivative of slope·x is the "
-                 "constant `slope`."),
+                 "the function's value there, not its slope: the derivative of slope·x is a "
+                 "constant.", "What is the slope of the line a·x?"),
             ]
             if slope != 0.01:
                 slips.append((activations.leaky_relu_derivative(x, 0.01),
                               "Your function ignores its `slope` argument (it always uses "
-                              "0.01)."))
-            for values, message in slips:
-                if np.allclose(got, values):
-                    raise Wrong(message, expected=f"{shown} = {np.round(expected, 4).tolist()}",
-                                got=str(np.round(got, 4).tolist()), hint=_SLOPE_HINT)
-        expect_close(got, expected, what=shown, hint=_SLOPE_HINT, inputs=x)
+                              "0.01).", "Use the argument, not a number of your own."))
+            reject_slips(got, slips, right=expected,
+                         expected=f"{shown} = {np.round(expected, 4).tolist()}",
+                         shown=str(np.round(got, 4).tolist()))
+        expect_close(raw, expected, what=shown, inputs=x)
     return ("The derivative is 1 wherever the unit is active, so active units pass the "
             "gradient on unchanged; on the negative side it is small but never 0, so no unit "
             "can die.")
+
+
+def _in_place_derivative(x, slope=0.01):
+    x[x > 0] = 1.0  # overwrites the caller's array
+    x[x <= 0] = slope
+    return x
 
 
 register(Exercise(
@@ -77,15 +91,24 @@ register(Exercise(
     title="The derivative of leaky ReLU",
     answer_name="leaky_relu_derivative",
     checker=_check_leaky_relu_derivative,
+    hints=_SLOPE_HINTS,
     wrong_answers=[
-        ("ReLU's derivative", lambda x, slope=0.01: (x > 0).astype(float)),
-        ("the function instead of its derivative",
-         lambda x, slope=0.01: np.where(x > 0, x, slope * x)),
-        ("sides swapped", lambda x, slope=0.01: np.where(x > 0, slope, 1.0)),
-        ("slope hard-coded", lambda x, slope=0.01: np.where(x > 0, 1.0, 0.01)),
-        ("a single number", lambda x, slope=0.01: 1.0),
-        ("slope times x", lambda x, slope=0.01: np.where(x > 0, 1, slope * x)),
-        ("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope),
+        Slip("ReLU's derivative", lambda x, slope=0.01: (x > 0).astype(float),
+             "ReLU's derivative"),
+        Slip("the function instead of its derivative",
+             lambda x, slope=0.01: np.where(x > 0, x, slope * x), "leaky ReLU itself"),
+        Slip("sides swapped", lambda x, slope=0.01: np.where(x > 0, slope, 1.0), "swapped"),
+        Slip("slope hard-coded", lambda x, slope=0.01: np.where(x > 0, 1.0, 0.01),
+             "ignores its `slope` argument"),
+        Slip("a single number", lambda x, slope=0.01: 1.0, "single number"),
+        Slip("slope times x", lambda x, slope=0.01: np.where(x > 0, 1, slope * x),
+             "the function's value there"),
+        Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope, "`if x > 0`"),
+        Slip("negative slope", lambda x, slope=0.01: np.where(x > 0, 1.0, -slope),
+             "wrong sign"),
+        Slip("overwrites the caller's x", _in_place_derivative, "changed its input `x` in place"),
+        Slip("a list", lambda x, slope=0.01: [1.0 if v > 0 else slope for v in x],
+             "return a NumPy array"),
     ],
 ))
 
@@ -107,23 +130,39 @@ def dead_unit_example(seed=42):
     return values
 
 
-_DEAD_HINT = ("A unit is a column. It is dead when its column is zero for every row: "
-              "(activations == 0).all(axis=0) marks the dead units; its mean is the fraction.")
+def _barely_alive_example():
+    """60 examples × 8 units: units 2 and 5 dead; unit 6 alive but with tiny outputs only
+    (below 1e-3), so a threshold instead of "exactly zero" miscounts it."""
+    values = np.maximum(0.0, np.random.default_rng(7).standard_normal((60, 8)) - 1.0)
+    values[:, [2, 5]] = 0.0
+    values[:, 6] = 0.0
+    values[[10, 40], 6] = [2e-4, 5e-4]
+    return values
+
+
+_DEAD_HINTS = [
+    "A unit is a column. Which columns are zero in every row? Reduce along the rows, one "
+    "answer per unit, then turn those answers into a share.",
+    "dead = (activations == 0) checked for *all* rows of each column — .all with the axis "
+    "of the rows — and the fraction is the mean of that one True/False per unit.",
+]
 
 
 def _check_dead_fraction(dead_fraction):
-    cases = [dead_unit_example(),
-             np.maximum(0.0, np.random.default_rng(7).standard_normal((60, 8)) - 1.0)]
-    cases[1][:, [2, 5]] = 0.0
-    for values in cases:
+    for values in (dead_unit_example(), _barely_alive_example()):
         got = call_learner(dead_fraction, values, name="dead_fraction")
         expected = float((values == 0).all(axis=0).mean())
         shown = f"dead_fraction of a {values.shape[0]}×{values.shape[1]} array"
+        if isinstance(got, (bool, np.bool_)):
+            raise Wrong(f"{shown} returned {got}, a single True/False: `.all()` without an axis "
+                        "asks whether the *whole array* is zero, one answer for all units.",
+                        expected=f"the fraction {expected:.6g}", got=repr(got),
+                        hint="You need one answer per unit (column) first, then their share.")
         got_array = as_array(got, shown)
         if got_array.size != 1:
             raise Wrong(f"{shown} should be a single number, the fraction of dead units.",
                         expected=f"{expected:.6g}", got=f"an array of shape {got_array.shape}",
-                        hint=_DEAD_HINT + " Take .mean() of that boolean row.")
+                        hint="Turn the one True/False per unit into a share.")
         value = float(got_array.ravel()[0])
         slips = [
             (float((values == 0).mean()), "You computed the fraction of zero *values*. A unit "
@@ -134,24 +173,26 @@ def _check_dead_fraction(dead_fraction):
             (float((values == 0).all(axis=1).mean()), "You looked along the wrong axis: rows "
              "are examples, columns are units."),
             (float((values == 0).all(axis=0).sum()), "You returned the number of dead units; "
-             "divide by the number of units for the fraction."),
-            (float((values < 0).all(axis=0).mean()), "ReLU outputs are never negative: a dead "
-             "unit outputs exactly 0, so test `== 0` (or `<= 0`)."),
+             "the fraction divides by the number of units."),
+            (float((values < 1e-3).all(axis=0).mean()), "You counted units with *small* "
+             "outputs as dead. Dead means exactly zero for every example: only then is its "
+             "gradient exactly 0 (a unit with tiny outputs still learns)."),
+            (0.0, "Your answer is 0, yet some units are dead. Two slips give 0: a test "
+             "`< 0` (ReLU outputs are never negative, so it finds nothing), and `.all()` "
+             "without an axis (one answer for the whole array instead of one per unit)."),
             (100 * expected, "You returned a percentage; the check wants the fraction, a "
              "number between 0 and 1 (drop the × 100)."),
             (1 - expected, "You returned the share of units that are *alive* (nonzero for "
-             "some example); the dead share is what is left: 1 minus that."),
+             "some example); the dead share is what is left."),
         ]
         first_rows = sorted({float((values[:n] == 0).all(axis=0).mean())
                              for n in range(1, values.shape[0] // 2)})
         slips += [(slip, "You looked at the first few rows (examples) only. A unit that is "
                    "zero on those may fire on a later example: use every row.")
                   for slip in first_rows]
-        for slip, message in slips:
-            if not np.isclose(slip, expected) and np.isclose(value, slip, rtol=1e-6):
-                raise Wrong(message, expected=f"{expected:.6g}", got=f"{value:.6g}",
-                            hint=_DEAD_HINT)
-        expect_number(value, expected, what=shown, rtol=1e-6, hint=_DEAD_HINT)
+        reject_slips(value, slips, right=expected, expected=f"{expected:.6g}",
+                     shown=f"{value:.6g}")
+        expect_number(value, expected, what=shown, rtol=1e-6)
     return ("Dead means zero for every example of the set you have: the fewer examples you "
             "look at, the more units look dead.")
 
@@ -161,61 +202,81 @@ register(Exercise(
     title="Count the dead units",
     answer_name="dead_fraction",
     checker=_check_dead_fraction,
+    hints=_DEAD_HINTS,
     wrong_answers=[
-        ("fraction of zero values", lambda a: (a == 0).mean()),
-        ("zero for any example", lambda a: (a == 0).any(axis=0).mean()),
-        ("wrong axis", lambda a: (a == 0).all(axis=1).mean()),
-        ("a count", lambda a: (a == 0).all(axis=0).sum()),
-        ("one batch", lambda a: (a[:64] == 0).all(axis=0).mean()),
-        ("negative instead of zero", lambda a: (a < 0).all(axis=0).mean()),
-        ("one value per unit", lambda a: (a == 0).all(axis=0)),
-        ("first row only", lambda a: (a[0] == 0).mean()),
-        ("first 5 rows", lambda a: (a[:5] == 0).all(0).mean()),
-        ("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean()),
-        ("a percentage", lambda a: 100 * (a == 0).all(axis=0).mean()),
-        ("the alive fraction", lambda a: (a != 0).any(axis=0).mean()),
+        Slip("fraction of zero values", lambda a: (a == 0).mean(), "zero *values*"),
+        Slip("zero for any example", lambda a: (a == 0).any(axis=0).mean(), "*some* example"),
+        Slip("wrong axis", lambda a: (a == 0).all(axis=1).mean(), "wrong axis"),
+        Slip("a count", lambda a: (a == 0).all(axis=0).sum(), "number of dead units"),
+        Slip("one batch", lambda a: (a[:64] == 0).all(axis=0).mean(), "first few rows"),
+        Slip("negative instead of zero", lambda a: (a < 0).all(axis=0).mean(), "never negative"),
+        Slip("forgets the axis", lambda a: (a == 0).all(), "without an axis"),
+        Slip("forgets the axis, then takes the mean", lambda a: (a == 0).all().mean(),
+             "without an axis"),
+        Slip("a threshold instead of exactly zero", lambda a: (a < 1e-3).all(axis=0).mean(),
+             "exactly zero"),
+        Slip("one value per unit", lambda a: (a == 0).all(axis=0), "single number"),
+        Slip("first row only", lambda a: (a[0] == 0).mean(), "first few rows"),
+        Slip("first 5 rows", lambda a: (a[:5] == 0).all(0).mean(), "first few rows"),
+        Slip("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean(), "first few rows"),
+        Slip("a percentage", lambda a: 100 * (a == 0).all(axis=0).mean(), "percentage"),
+        Slip("the alive fraction", lambda a: (a != 0).any(axis=0).mean(), "*alive*"),
     ],
 ))
 
 # --- 4.3 · ELU from scratch --------------------------------------------------------------
 
 _ELU_INPUTS = np.array([-6.0, -2.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 3.0])
-_ELU_HINT = ("ELU is x for x > 0 and α(eˣ − 1) otherwise: "
-             "np.where(x > 0, x, alpha * (np.exp(x) - 1)), or np.expm1 for e^x − 1.")
+_ELU_HINTS = [
+    "ELU has two pieces: the identity for positive inputs, and a curve on the negative "
+    "side. Compute both for the whole array and choose between them element by element.",
+    "ELU(x) = x for x > 0 and α(eˣ − 1) for x ≤ 0; NumPy's expm1 computes eˣ − 1 accurately "
+    "near 0.",
+]
 
 
 def _check_elu(elu):
     x = _ELU_INPUTS
     for alpha in (1.0, 2.0):
         shown = f"elu(x, alpha={alpha:g})"
-        got = as_array(_call_elementwise(elu, x, alpha, "elu", _ELU_HINT), shown)
+        raw = _call_elementwise(elu, x, alpha, "elu")
+        got = as_array(raw, shown, array=True)
         expected = activations.elu(x, alpha)
         if got.shape == x.shape:
             slips = [
                 (np.where(x > 0, x, alpha * np.exp(x)), "The negative side lacks the − 1: "
                  "α·eˣ jumps to α at 0 and tends to 0, but ELU must be continuous at 0 and "
-                 "saturate at −α."),
+                 "saturate at −α.", "Compare your negative side at x = 0 with the formula."),
                 (activations.relu(x), "Your function returns 0 for negative inputs: that is "
-                 "ReLU. ELU's negative values are what pull the mean activation toward 0."),
+                 "ReLU. ELU's negative values are what pull the mean activation toward 0.",
+                 "What does the task say for x ≤ 0?"),
                 (alpha * np.expm1(x), "You used α(eˣ − 1) for every input; for x > 0 ELU is "
-                 "the identity, x."),
+                 "the identity, x.", "ELU has two pieces."),
                 (np.where(x > 0, x, alpha * x), "That is leaky ReLU with slope α; ELU's negative "
-                 "side is the curve α(eˣ − 1), which flattens out at −α."),
+                 "side is the curve α(eˣ − 1), which flattens out at −α.",
+                 "What does the task say for x ≤ 0?"),
             ]
             if alpha != 1.0:
                 slips.append((np.where(x > 0, x, alpha * np.exp(x) - 1), "α multiplies the "
                               "− 1 too: ELU's negative side is α(eˣ − 1) = α·eˣ − α, not "
-                              "α·eˣ − 1 (the two agree only for α = 1). Mind the brackets."))
+                              "α·eˣ − 1 (the two agree only for α = 1). Mind the brackets.",
+                              "Where do the brackets go?"))
                 slips.append((activations.elu(x, 1.0), "Your function ignores its `alpha` "
-                              "argument (it always uses 1)."))
-            for values, message in slips:
-                if np.allclose(got, values):
-                    at = int(np.argmax(np.abs(got - expected)))
-                    raise Wrong(message, expected=f"{shown} at x = {x[at]:g}: {expected[at]:.4f}",
-                                got=f"{got[at]:.4f}", hint=_ELU_HINT)
-        expect_close(got, expected, what=shown, hint=_ELU_HINT, inputs=x)
+                              "argument (it always uses 1).",
+                              "Use the argument, not a number of your own."))
+            at = int(np.argmax(np.abs(got - expected))) if np.isfinite(got).all() else 0
+            reject_slips(got, slips, right=expected,
+                         expected=f"{shown} at x = {x[at]:g}: {expected[at]:.4f}",
+                         shown=f"{got[at]:.4f}")
+        expect_close(raw, expected, what=shown, inputs=x)
     return ("ELU(x) = x on the positive side (slope 1, like ReLU) and saturates at −α on the "
             "negative side, so its outputs average closer to 0.")
+
+
+def _in_place_elu(x, alpha=1.0):
+    negative = x <= 0
+    x[negative] = alpha * np.expm1(x[negative])  # overwrites the caller's array
+    return x
 
 
 register(Exercise(
@@ -223,13 +284,24 @@ register(Exercise(
     title="ELU from scratch",
     answer_name="elu",
     checker=_check_elu,
+    hints=_ELU_HINTS,
     wrong_answers=[
-        ("forgets the − 1", lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x))),
-        ("ReLU", lambda x, alpha=1.0: np.maximum(0.0, x)),
-        ("no identity branch", lambda x, alpha=1.0: alpha * (np.exp(x) - 1)),
-        ("leaky ReLU", lambda x, alpha=1.0: np.where(x > 0, x, alpha * x)),
-        ("ignores alpha", lambda x, alpha=1.0: np.where(x > 0, x, np.expm1(x))),
-        ("α not on the − 1", lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x) - 1)),
-        ("scalar code", lambda x, alpha=1.0: x if x > 0 else alpha * (np.exp(x) - 1)),
+        Slip("forgets the − 1", lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x)),
+             "lacks the − 1"),
+        Slip("ReLU", lambda x, alpha=1.0: np.maximum(0.0, x), "that is ReLU"),
+        Slip("no identity branch", lambda x, alpha=1.0: alpha * (np.exp(x) - 1),
+             "for every input"),
+        Slip("leaky ReLU", lambda x, alpha=1.0: np.where(x > 0, x, alpha * x), "leaky ReLU"),
+        Slip("ignores alpha", lambda x, alpha=1.0: np.where(x > 0, x, np.expm1(x)),
+             "ignores its `alpha`"),
+        Slip("α not on the − 1",
+             lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x) - 1), "brackets"),
+        Slip("scalar code", lambda x, alpha=1.0: x if x > 0 else alpha * (np.exp(x) - 1),
+             "`if x > 0`"),
+        Slip("overwrites the caller's x", _in_place_elu, "changed its input `x` in place"),
+        Slip("a list", lambda x, alpha=1.0: [float(v) if v > 0 else alpha * np.expm1(v)
+                                             for v in x], "return a NumPy array"),
+        Slip("float32 with a wrong α", lambda x, alpha=1.0: np.where(
+            x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32), "differs"),
     ],
 ))

@@ -9,6 +9,7 @@ import numpy as np
 
 from utils.exercises import (
     Exercise,
+    Slip,
     Wrong,
     as_array,
     call_learner,
@@ -36,28 +37,28 @@ def _as_real(value):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float's range
+        return math.inf
 
 
 def _check_leaky_gain(leaky_gain):
     expected = math.sqrt(2 / (1 + LEAKY_SLOPE ** 2))
-    hint = ("For z ~ N(0, q), a leaky ReLU keeps z² on the positive half and a²z² on the "
-            "negative half: E[f(z)²] = (1 + a²)/2 · q. The weights must multiply the "
-            "variance back by 2/(1 + a²); the gain is the factor on the standard deviation.")
     value = _as_real(leaky_gain)
     if value is None:
         raise Wrong(f"leaky_gain should be a number, got {type(leaky_gain).__name__}.",
-                    got=repr(leaky_gain)[:80], hint=hint)
+                    got=repr(leaky_gain)[:80])
     if not math.isfinite(value):
-        raise Wrong(f"leaky_gain is {value}, not a finite number.", hint=hint)
+        raise Wrong(f"leaky_gain is {value}, not a finite number.")
     # calculate_gain("leaky_relu") without a slope (1.41414) and √2 (1.41421) are 5e-5
     # apart: the first message applies only to an answer that is nearer the former.
     if (math.isclose(value, _TORCH_DEFAULT_LEAKY_GAIN, rel_tol=5e-5)
             and abs(value - _TORCH_DEFAULT_LEAKY_GAIN) < abs(value - math.sqrt(2))):
         raise Wrong("That is torch.nn.init.calculate_gain(\"leaky_relu\") with its default "
                     "slope 0.01; here the slope is a = 0.2.", got=f"{value:.5f}",
-                    hint="Pass the slope: calculate_gain(\"leaky_relu\", 0.2) — or, better, "
-                         "derive it: " + hint)
+                    hint="calculate_gain takes the slope as its second argument — or, "
+                         "better, derive the gain yourself.")
     slips = [
         (math.sqrt(2), "That is the gain of the plain ReLU: it ignores what the leaky ReLU "
                        "lets through on the negative side (a² of the variance there)."),
@@ -79,128 +80,178 @@ def _check_leaky_gain(leaky_gain):
     ]
     for value_of_slip, message in slips:
         if math.isclose(value, value_of_slip, rel_tol=LEAKY_RTOL):
-            raise Wrong(message, got=f"{value:.4f}", hint=hint)
+            raise Wrong(message, got=f"{value:.4f}")
     if not math.isclose(value, expected, rel_tol=LEAKY_RTOL):
         close = math.isclose(value, expected, rel_tol=0.03)
         raise Wrong("Close, but not within 0.5 %: check the arithmetic." if close else
                     "leaky_gain is off.", expected=f"{expected:.4f}" if close else None,
-                    got=f"{value:.4f}", hint=hint)
+                    got=f"{value:.4f}")
     return (f"gain = √(2/(1 + a²)) = {expected:.4f} for a = {LEAKY_SLOPE} (answers within "
             "0.5 % count): the same as torch.nn.init.calculate_gain('leaky_relu', 0.2). At "
             "a = 0 it is He's √2; at a = 1 (no nonlinearity at all) it is 1.")
 
+
+_GAIN_HINTS = [
+    "Split the second moment E[f(z)²] of a symmetric z into its halves z > 0 and z < 0: how "
+    "much of each does the leaky ReLU keep? The weights must make up for what is lost, and "
+    "the gain multiplies the standard deviation, not the variance.",
+    "E[f(z)²] = (1 + a²)/2 · E[z²], so the weights need n·Var(w) = 2/(1 + a²): "
+    "gain = √(2/(1 + a²)).",
+]
 
 register(Exercise(
     id="5.1",
     title="The gain of a leaky ReLU",
     answer_name="leaky_gain",
     checker=_check_leaky_gain,
+    hints=_GAIN_HINTS,
     wrong_answers=[
-        ("plain ReLU gain", math.sqrt(2)),
-        ("plain ReLU gain, 2 decimals", 1.41),
-        ("calculate_gain('leaky_relu') without the slope", _TORCH_DEFAULT_LEAKY_GAIN),
-        ("the same, rounded", 1.4141),
-        ("variance instead of standard deviation", 2 / 1.04),
-        ("slope not squared", math.sqrt(2 / 1.2)),
-        ("upside down", math.sqrt(1.04 / 2)),
-        ("the share the activation keeps", 1.04 / 2),
-        ("missing 2", 1 / math.sqrt(1.04)),
-        ("Xavier's gain", 1.0),
-        ("far off", 3.0),
-        ("a string", "1.39"),
-        ("an array of two", np.array([1.39, 1.39])),
+        Slip("plain ReLU gain", math.sqrt(2), "plain ReLU"),
+        Slip("plain ReLU gain, 2 decimals", 1.41, "plain ReLU"),
+        Slip("calculate_gain('leaky_relu') without the slope", _TORCH_DEFAULT_LEAKY_GAIN,
+             "default slope 0.01"),
+        Slip("the same, rounded", 1.4141, "default slope 0.01"),
+        Slip("variance instead of standard deviation", 2 / 1.04, "*variance*"),
+        Slip("slope not squared", math.sqrt(2 / 1.2), "slope is squared"),
+        Slip("upside down", math.sqrt(1.04 / 2), "Upside down"),
+        Slip("the share the activation keeps", 1.04 / 2, "*keeps*"),
+        Slip("missing 2", 1 / math.sqrt(1.04), "The 2 is missing"),
+        Slip("Xavier's gain", 1.0, "Xavier's"),
+        Slip("far off", 3.0, "is off"),
+        Slip("a string", "1.39", "should be a number"),
+        Slip("an array of two", np.array([1.39, 1.39]), "should be a number"),
+        Slip("a huge integer", 10 ** 400, "not a finite number"),
     ],
 ))
 
 # --- 5.2 · Xavier-uniform from scratch --------------------------------------------------
 
 FAN_IN, FAN_OUT = 300, 100
+#: Further (fan_in, fan_out) at which the shape, bound and variance are checked, so that an
+#: answer written for one shape does not pass.
+_OTHER_FANS = [(40, 500), (1000, 20)]
+#: Relative error allowed on the variance: 5 % is 8 standard errors of the sample variance
+#: of 20,000 uniform draws (0.63 %), so a correct answer passes with any generator.
+_VARIANCE_RTOL = 0.05
+_XAVIER_HINTS = [
+    "Glorot & Bengio choose the weights' variance from both fans, fan_in and fan_out. What "
+    "variance does a uniform U[−b, b] have? Solve for the bound b, and draw from the `rng` "
+    "you are given.",
+    "Var(w) = 2/(fan_in + fan_out) and Var(U[−b, b]) = b²/3, so b = √(6/(fan_in + fan_out)); "
+    "the matrix has shape (fan_out, fan_in), like nn.Linear.weight.",
+]
+
+
+def _draw_weights(my_xavier_uniform, fan_in, fan_out, seed):
+    """The learner's matrix for these fans and a generator of this seed, as an array."""
+    return as_array(call_learner(my_xavier_uniform, fan_in, fan_out,
+                                 np.random.default_rng(seed), name="my_xavier_uniform"),
+                    "the weight matrix", array=True)
+
+
+def _check_shape(got, fan_in, fan_out):
+    shown = f"For fan_in = {fan_in} and fan_out = {fan_out} the matrix"
+    if got.shape == (fan_in, fan_out) and fan_in != fan_out:
+        raise Wrong(f"{shown} is transposed: like nn.Linear.weight, it has one row per output "
+                    "unit and one column per input.", expected=f"shape ({fan_out}, {fan_in})",
+                    got=f"shape {got.shape}", hint="Which of the two fans counts the rows?")
+    if got.shape != (fan_out, fan_in):
+        raise Wrong(f"{shown} has the wrong shape.", expected=f"shape ({fan_out}, {fan_in})",
+                    got=f"shape {got.shape}",
+                    hint="The shape follows the arguments: one row per output unit, one "
+                         "column per input.")
+    if not np.isfinite(got).all():
+        raise Wrong(f"{shown} contains NaN or infinite values.")
+
+
+def _check_other_fans(my_xavier_uniform):
+    """Shape, bound and variance at other fans: the answer must follow its arguments."""
+    for fan_in, fan_out in _OTHER_FANS:
+        got = _draw_weights(my_xavier_uniform, fan_in, fan_out, 0)
+        _check_shape(got, fan_in, fan_out)
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        variance = 2 / (fan_in + fan_out)
+        largest = float(np.abs(got).max())
+        if (abs(got.var() / variance - 1) > _VARIANCE_RTOL or largest > bound * (1 + 1e-9)
+                or largest < 0.95 * bound):
+            raise Wrong(f"For fan_in = {fan_in} and fan_out = {fan_out} the weights have the "
+                        f"wrong spread (they pass at {FAN_IN} → {FAN_OUT}): does your bound "
+                        "follow the arguments fan_in and fan_out?",
+                        expected=f"variance ≈ {variance:.5f}, max |w| just below {bound:.4f}",
+                        got=f"variance {got.var():.5f}, max |w| {largest:.4f}",
+                        hint="Compute the bound from the arguments, not from numbers of your "
+                             "own.")
 
 
 def _check_xavier_uniform(my_xavier_uniform):
-    name = "my_xavier_uniform"
     bound = math.sqrt(6 / (FAN_IN + FAN_OUT))
     variance = 2 / (FAN_IN + FAN_OUT)
-    hint = ("Var(U[−b, b]) = b²/3, and Glorot & Bengio want Var(w) = 2/(fan_in + fan_out), "
-            "so b = √(6/(fan_in + fan_out)): rng.uniform(-b, b, size=(fan_out, fan_in)).")
-    got = as_array(call_learner(my_xavier_uniform, FAN_IN, FAN_OUT, np.random.default_rng(0),
-                                name=name), "the weight matrix")
-    if got.shape == (FAN_IN, FAN_OUT):
-        raise Wrong("The matrix is transposed: like nn.Linear.weight, it has one row per "
-                    "output unit and one column per input.", expected=f"shape ({FAN_OUT}, "
-                    f"{FAN_IN})", got=f"shape {got.shape}", hint="size=(fan_out, fan_in)")
-    if got.shape != (FAN_OUT, FAN_IN):
-        raise Wrong(f"For fan_in = {FAN_IN} and fan_out = {FAN_OUT} the matrix has the wrong "
-                    "shape.", expected=f"shape ({FAN_OUT}, {FAN_IN})", got=f"shape {got.shape}",
-                    hint="size=(fan_out, fan_in), the layout of nn.Linear.weight.")
-    if not np.isfinite(got).all():
-        raise Wrong("The matrix contains NaN or infinite values.", hint=hint)
+    got = _draw_weights(my_xavier_uniform, FAN_IN, FAN_OUT, 0)
+    _check_shape(got, FAN_IN, FAN_OUT)
     if got.max() == got.min():
         raise Wrong(f"Every weight is {got.flat[0]:g}: the matrix is constant, not random.",
                     expected=f"random values spread over [−{bound:.4f}, {bound:.4f}]",
-                    hint=hint)
+                    hint="Units that start equal stay equal: the weights must be random.")
 
     def draw(seed):
-        matrix = as_array(call_learner(my_xavier_uniform, FAN_IN, FAN_OUT,
-                                       np.random.default_rng(seed), name=name),
-                          "the weight matrix")
+        matrix = _draw_weights(my_xavier_uniform, FAN_IN, FAN_OUT, seed)
         return matrix if matrix.shape == got.shape else None
 
     again, other = draw(0), draw(1)
     if again is None or not np.array_equal(again, got):
         raise Wrong("Two calls with generators of the same seed gave different matrices: the "
                     "function does not draw (only) from `rng`.",
-                    hint="Use the generator you are given, e.g. rng.uniform(...), not "
-                         "np.random.uniform(...), so a seed reproduces the network.")
+                    hint="Use the generator you are given, not np.random, so a seed "
+                         "reproduces the network.")
     if other is not None and np.array_equal(other, got):
         raise Wrong("Generators of different seeds gave the same matrix: the function ignores "
                     "the `rng` it is given (perhaps it makes its own generator).",
-                    hint="Draw from the argument: rng.uniform(-b, b, size=(fan_out, fan_in)); "
-                         "whoever calls it chooses the seed.")
+                    hint="Draw from the argument; whoever calls it chooses the seed.")
     mean, ratio = got.mean(), got.var() / variance
     largest = np.abs(got).max()
     if abs(mean) > 0.1 * bound:
         raise Wrong("The weights are not centred on 0.", expected="mean ≈ 0",
-                    got=f"mean {mean:.4f}", hint="Draw from U[−b, b], not U[0, b].")
+                    got=f"mean {mean:.4f}", hint="Which interval are you drawing from?")
     kurtosis = np.mean((got - mean) ** 4) / got.var() ** 2  # 1.8 for uniform, 3 for normal
     if kurtosis > 2.4:
         raise Wrong("The weights look normally distributed (bell-shaped, with "
                     f"{100 * np.mean(np.abs(got) > bound):.0f}% of them beyond ±{bound:.4f}), "
                     "not uniform.", expected="a flat histogram on [−b, b]",
-                    got=f"kurtosis {kurtosis:.2f} (uniform: 1.8, normal: 3)", hint=hint)
+                    got=f"kurtosis {kurtosis:.2f} (uniform: 1.8, normal: 3)",
+                    hint="Which distribution does the task ask for?")
     slips = [
         ((FAN_IN + FAN_OUT) / FAN_IN,
          "The variance is 2/fan_in: you used fan_in alone. Glorot & Bengio average the "
-         "forward (fan_in) and backward (fan_out) conditions: 2/(fan_in + fan_out)."),
+         "forward (fan_in) and backward (fan_out) conditions."),
         ((FAN_IN + FAN_OUT) / FAN_OUT,
-         "The variance is 2/fan_out: you used fan_out alone; it should be 2/(fan_in + fan_out)."),
+         "The variance is 2/fan_out: you used fan_out alone; Glorot & Bengio use both fans."),
         (1 / 3,
          "The variance is a third of what it should be: you used the standard deviation "
-         "√(2/(fan_in + fan_out)) as the bound. A uniform U[−b, b] has variance b²/3, "
-         "hence the 6 under the root."),
+         "as the bound. A uniform U[−b, b] has variance b²/3, not b²."),
         ((6 / (FAN_IN + FAN_OUT)) ** 2 / 3 / variance,
-         "The bound is 6/(fan_in + fan_out) without the square root."),
+         "The bound lacks its square root."),
         (1 / 2,
          "The variance is half of what it should be: the bound needs √6, not √3 (the 2 of "
-         "2/(fan_in + fan_out) times the 3 of b²/3)."),
+         "Glorot's variance times the 3 of b²/3)."),
         ((FAN_IN + FAN_OUT) / (2 * FAN_IN),
          "The variance is 1/fan_in: that is LeCun-uniform, bound √(3/fan_in). Glorot & "
-         "Bengio average fan_in and fan_out: bound √(6/(fan_in + fan_out))."),
+         "Bengio average fan_in and fan_out."),
         (2,
          "The variance is twice what it should be: that is a gain of √2 (He's, for ReLU). "
-         "Plain Xavier has gain 1: bound √(6/(fan_in + fan_out))."),
+         "Plain Xavier has gain 1."),
     ]
     for slip_ratio, message in slips:
         if abs(ratio / slip_ratio - 1) < 0.04:
             raise Wrong(message, expected=f"variance ≈ {variance:.5f}",
-                        got=f"variance {got.var():.5f}", hint=hint)
+                        got=f"variance {got.var():.5f}")
     if abs(ratio - 1) > 0.04:
-        raise Wrong("The variance of the weights is off.", expected=f"≈ {variance:.5f} = "
-                    f"2/(fan_in + fan_out)", got=f"{got.var():.5f}", hint=hint)
+        raise Wrong("The variance of the weights is off.", expected=f"≈ {variance:.5f}",
+                    got=f"{got.var():.5f}")
     if largest < 0.98 * bound:
         raise Wrong("The weights never come near the bound: the distribution is not "
                     "U[−b, b].", expected=f"max |w| close to {bound:.4f}",
-                    got=f"max |w| = {largest:.4f}", hint=hint)
+                    got=f"max |w| = {largest:.4f}")
+    _check_other_fans(my_xavier_uniform)
     return (f"Bound √(6/(fan_in+fan_out)) = {bound:.4f}, variance {got.var():.5f} ≈ "
             f"{variance:.5f}: the same recipe as torch.nn.init.xavier_uniform_ and "
             "utils.initializers.xavier_uniform.")
@@ -218,26 +269,42 @@ def _uniform(bound_of):
     return initializer
 
 
+_BOUND_300_100 = math.sqrt(6 / 400)
+
 register(Exercise(
     id="5.2",
     title="Xavier-uniform from scratch",
     answer_name="my_xavier_uniform",
     checker=_check_xavier_uniform,
+    hints=_XAVIER_HINTS,
     wrong_answers=[
-        ("fan_in only", _uniform(lambda i, o: math.sqrt(6 / i))),
-        ("normal instead of uniform", _normal_xavier),
-        ("the standard deviation as the bound", _uniform(lambda i, o: math.sqrt(2 / (i + o)))),
-        ("missing square root", _uniform(lambda i, o: 6 / (i + o))),
-        ("√3 instead of √6", _uniform(lambda i, o: math.sqrt(3 / (i + o)))),
-        ("transposed", lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / (a + b)))(o, i, rng)),
-        ("ignores rng", lambda i, o, rng: np.random.uniform(-math.sqrt(6 / (i + o)),
-                                                            math.sqrt(6 / (i + o)), (o, i))),
-        ("U[0, b]", lambda i, o, rng: rng.uniform(0, math.sqrt(6 / (i + o)), (o, i))),
-        ("own fixed generator", lambda i, o, rng: np.random.default_rng(0).uniform(
-            -math.sqrt(6 / (i + o)), math.sqrt(6 / (i + o)), (o, i))),
-        ("all zeros", lambda i, o, rng: np.zeros((o, i))),
-        ("LeCun-uniform", _uniform(lambda i, o: math.sqrt(3 / i))),
-        ("gain √2", _uniform(lambda i, o: math.sqrt(12 / (i + o)))),
+        Slip("fan_in only", _uniform(lambda i, o: math.sqrt(6 / i)), "fan_in alone"),
+        Slip("normal instead of uniform", _normal_xavier, "normally distributed"),
+        Slip("the standard deviation as the bound",
+             _uniform(lambda i, o: math.sqrt(2 / (i + o))), "a third"),
+        Slip("missing square root", _uniform(lambda i, o: 6 / (i + o)), "square root"),
+        Slip("√3 instead of √6", _uniform(lambda i, o: math.sqrt(3 / (i + o))), "half"),
+        Slip("transposed",
+             lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / (a + b)))(o, i, rng),
+             "transposed"),
+        Slip("ignores rng", lambda i, o, rng: np.random.uniform(-math.sqrt(6 / (i + o)),
+                                                                math.sqrt(6 / (i + o)), (o, i)),
+             "does not draw (only) from `rng`"),
+        Slip("U[0, b]", lambda i, o, rng: rng.uniform(0, math.sqrt(6 / (i + o)), (o, i)),
+             "not centred"),
+        Slip("own fixed generator", lambda i, o, rng: np.random.default_rng(0).uniform(
+            -math.sqrt(6 / (i + o)), math.sqrt(6 / (i + o)), (o, i)), "ignores the `rng`"),
+        Slip("all zeros", lambda i, o, rng: np.zeros((o, i)), "constant"),
+        Slip("LeCun-uniform", _uniform(lambda i, o: math.sqrt(3 / i)), "LeCun"),
+        Slip("gain √2", _uniform(lambda i, o: math.sqrt(12 / (i + o))), "gain of √2"),
+        Slip("hard-coded for 300 → 100",
+             lambda i, o, rng: rng.uniform(-_BOUND_300_100, _BOUND_300_100, (100, 300)),
+             "For fan_in = 40 and fan_out = 500 the matrix has the wrong shape"),
+        Slip("hard-coded bound",
+             lambda i, o, rng: rng.uniform(-_BOUND_300_100, _BOUND_300_100, (o, i)),
+             "follow the arguments"),
+        Slip("a list of rows", lambda i, o, rng: _uniform(
+            lambda a, b: math.sqrt(6 / (a + b)))(i, o, rng).tolist(), "return a NumPy array"),
     ],
 ))
 
@@ -253,27 +320,67 @@ STALL_OPTIONS = {
     "E": "tanh, 30 layers, Xavier init",
     "F": "ReLU, 30 layers, orthogonal init with gain √2",
 }
-STALLING = {"B", "C"}
-_WHY = {
-    "A": "A (He) is the init that keeps a ReLU network's signal steady: it trains.",
-    "B": "B stalls: with n·Var(w) = 1 each ReLU layer halves the signal's second moment, "
-         "2^(-29) over 30 layers — section 4 measures it.",
-    "C": "C stalls: PyTorch's default U(±1/√n) has Var(w) = 1/(3n), even smaller than "
-         "Xavier's — each ReLU layer keeps only 1/6 of the second moment.",
-    "D": "D trains: with 2 hidden ReLU layers Xavier loses only a factor of about 4 in "
-         "variance; the halving per layer hurts when it compounds over many layers.",
-    "E": "E trains: Xavier's n·Var(w) = 1 is the right scale for tanh, whose slope is 1 "
-         "near 0 — the signal is not halved at every layer.",
-    "F": "F trains: in every square 128 × 128 layer, orthogonal weights with gain √2 have "
-         "n·Var(w) = 2 and double the second moment as ReLU halves it, like He init. (Only "
-         "for square layers: the first layer, 64 → 128, gets n_in·Var(w) = 1, a one-off "
-         "factor of 1/2 that does not compound.)",
+#: The same networks as (activation, hidden layers, init) for ``signal_factor``: the hidden
+#: layers are 64 → 128, then 128 → 128 (notebook 05's network, make_mlp(64, 10, depth, 128)).
+STALL_NETWORKS = {
+    "A": ("relu", 29, "he"), "B": ("relu", 29, "xavier"), "C": ("relu", 29, "default"),
+    "D": ("relu", 2, "xavier"), "E": ("tanh", 29, "xavier"), "F": ("relu", 29, "orthogonal √2"),
 }
+STALLING = {"B", "C"}
+
+
+def _fan_factor(init, n_in, n_out):
+    """n_in·Var(w) of a layer n_in → n_out at initialization (for orthogonal weights: the
+    factor by which the layer multiplies the second moment per unit)."""
+    return {"he": 2.0, "xavier": 2 * n_in / (n_in + n_out), "default": 1 / 3,
+            "orthogonal √2": 2.0 * min(1.0, n_in / n_out)}[init]
+
+
+def signal_factor(letter, n_in=64, width=128):
+    """The factor by which the hidden layers of network ``letter`` multiply the signal's
+    second moment at initialization: the product over its layers of n_in·Var(w)·c, with
+    c = 1/2 for ReLU (it zeroes half of a symmetric input) and 1 for tanh near 0."""
+    activation, hidden, init = STALL_NETWORKS[letter]
+    keeps = 0.5 if activation == "relu" else 1.0
+    fans = [(n_in, width)] + [(width, width)] * (hidden - 1)
+    return math.prod(_fan_factor(init, a, b) * keeps for a, b in fans)
+
+
+def _why():
+    """Why each network stalls or trains, with its factor worked out from the network."""
+    first_xavier = _fan_factor("xavier", 64, 128) / 2
+    return {
+        "A": "A (He) is the init that keeps a ReLU network's signal steady: n·Var(w) = 2 "
+             f"undoes ReLU's halving in every layer (factor {signal_factor('A'):.3g}): it "
+             "trains.",
+        "B": f"B stalls: Xavier's first layer, 64 → 128, has n_in·Var(w) = 2/3 and keeps "
+             f"{first_xavier:.3g} of the signal's second moment after the ReLU; each of the 28 "
+             "square layers keeps 1/2. Over the 29 hidden layers that is "
+             f"(1/3)·2⁻²⁸ ≈ {signal_factor('B'):.1e} — section 4 measures it.",
+        "C": "C stalls: PyTorch's default U(±1/√n) has Var(w) = 1/(3n), even smaller than "
+             "Xavier's — each ReLU layer keeps only 1/6 of the input signal's second moment, "
+             f"6⁻²⁹ ≈ {signal_factor('C'):.0e} over 29 layers (its random biases add the same "
+             "values for every input, so the output no longer depends on the input).",
+        "D": f"D trains: with 2 hidden ReLU layers Xavier loses only a factor of "
+             f"{1 / signal_factor('D'):.0f} in the second moment (1/3, then 1/2); the halving "
+             "per layer hurts when it compounds over many layers.",
+        "E": "E trains: Xavier's n·Var(w) = 1 is the right scale for tanh, whose slope is 1 "
+             "near 0 — the signal is not halved at every layer (only the first layer, "
+             f"64 → 128, costs a one-off factor {signal_factor('E'):.2g}).",
+        "F": "F trains: in every square 128 × 128 layer, orthogonal weights with gain √2 "
+             "double the second moment as ReLU halves it, like He init; only the first "
+             f"layer, 64 → 128, costs a one-off factor {signal_factor('F'):.2g} that does not "
+             "compound.",
+    }
 
 
 _EXAMPLE = 'For example: stalls = {"A", "D"}'
 #: Words in a text answer that are not option letters: "B and C", "none".
 _FILLER_WORDS = {"AND", "NONE"}
+_STALL_NUDGE = ("For each network, work out the factor n_in·Var(w)·c by which one layer "
+                "multiplies the signal's second moment (c = 1/2 for ReLU, about 1 for tanh "
+                "near 0), and raise it to the number of layers. Mind the first layer, "
+                "64 → 128, whose two fans differ.")
 
 
 def _letters(answer):
@@ -304,19 +411,33 @@ def _letters(answer):
     return set(items)
 
 
+def _plural(count, one, many):
+    return f"{count} {one if count == 1 else many}"
+
+
 def _check_stalls(stalls):
     chosen = _letters(stalls)
+    why = _why()
     if chosen == STALLING:
-        return ("Right: " + " ".join(_WHY[letter] for letter in sorted(STALL_OPTIONS)) +
+        return ("Right: " + " ".join(why[letter] for letter in sorted(STALL_OPTIONS)) +
                 " The rule: per ReLU layer the signal's second moment is multiplied by "
                 "n·Var(w)/2; only 1 survives 30 layers.")
     wrongly_in = sorted(chosen - STALLING)
     missing = sorted(STALLING - chosen)
-    raise Wrong(" ".join(_WHY[letter] for letter in wrongly_in + missing),
+    parts = []
+    if wrongly_in:
+        parts.append(_plural(len(wrongly_in), "letter too many (a network that trains)",
+                             "letters too many (networks that train)"))
+    if missing:
+        parts.append(_plural(len(missing), "missing (a network that stalls)",
+                             "missing (networks that stall)"))
+    to_review = wrongly_in + missing
+    raise Wrong("Not quite: your set has " + " and ".join(parts) + ".",
                 got=", ".join(sorted(chosen)) or "(none)",
-                hint="For each network, compute the factor n·Var(w)·c by which one layer "
-                     "multiplies the signal's second moment (c = 1/2 for ReLU, about 1 for "
-                     "tanh near 0), and raise it to the number of layers.")
+                hint=[_STALL_NUDGE,
+                      f"Look again at {', '.join(to_review)}: work out its factor per layer, "
+                      "the first layer (64 → 128) included, and over all its layers.",
+                      " ".join(why[letter] for letter in to_review)])
 
 
 register(Exercise(
@@ -324,17 +445,19 @@ register(Exercise(
     title="Which networks stall?",
     answer_name="stalls",
     checker=_check_stalls,
+    hints=[_STALL_NUDGE],
     wrong_answers=[
-        ("forgets PyTorch's default", {"B"}),
-        ("shallow Xavier too", {"B", "C", "D"}),
-        ("tanh Xavier too", {"B", "C", "E"}),
-        ("orthogonal too", ["B", "C", "F"]),
-        ("He instead of Xavier", "A"),
-        ("none", set()),
-        ("unknown letter", {"B", "G"}),
-        ("text: B and D", "B and D"),
-        ("text: none", "none"),
-        ("text: a word", "B, C, maybe"),
-        ("text: letters run together", "BC"),
+        Slip("forgets PyTorch's default", {"B"}, "1 missing"),
+        Slip("shallow Xavier too", {"B", "C", "D"}, "1 letter too many"),
+        Slip("tanh Xavier too", {"B", "C", "E"}, "1 letter too many"),
+        Slip("orthogonal too", ["B", "C", "F"], "1 letter too many"),
+        Slip("He instead of Xavier", "A", "1 letter too many (a network that trains) and 2 "
+             "missing"),
+        Slip("none", set(), "2 missing"),
+        Slip("unknown letter", {"B", "G"}, "Unknown option"),
+        Slip("text: B and D", "B and D", "1 letter too many"),
+        Slip("text: none", "none", "2 missing"),
+        Slip("text: a word", "B, C, maybe", "Could not read MAYBE"),
+        Slip("text: letters run together", "BC", "Could not read BC"),
     ],
 ))
