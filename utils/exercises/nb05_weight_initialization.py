@@ -14,6 +14,7 @@ from utils.exercises import (
     as_array,
     call_learner,
     register,
+    reject_slips,
 )
 
 # --- 5.1 · The gain of a leaky ReLU -----------------------------------------------------
@@ -78,9 +79,7 @@ def _check_leaky_gain(leaky_gain):
         (1.0, "A gain of 1 is Xavier's (or LeCun's) choice for an activation that keeps "
               "the variance, like tanh near 0; a leaky ReLU loses part of it."),
     ]
-    for value_of_slip, message in slips:
-        if math.isclose(value, value_of_slip, rel_tol=LEAKY_RTOL):
-            raise Wrong(message, got=f"{value:.4f}")
+    reject_slips(value, slips, rtol=LEAKY_RTOL, atol=0.0, shown=f"{value:.4f}")
     if not math.isclose(value, expected, rel_tol=LEAKY_RTOL):
         close = math.isclose(value, expected, rel_tol=0.03)
         raise Wrong("Close, but not within 0.5 %: check the arithmetic." if close else
@@ -240,10 +239,8 @@ def _check_xavier_uniform(my_xavier_uniform):
          "The variance is twice what it should be: that is a gain of √2 (He's, for ReLU). "
          "Plain Xavier has gain 1."),
     ]
-    for slip_ratio, message in slips:
-        if abs(ratio / slip_ratio - 1) < 0.04:
-            raise Wrong(message, expected=f"variance ≈ {variance:.5f}",
-                        got=f"variance {got.var():.5f}")
+    reject_slips(ratio, slips, rtol=0.04, atol=0.0, expected=f"variance ≈ {variance:.5f}",
+                 shown=f"variance {got.var():.5f}")
     if abs(ratio - 1) > 0.04:
         raise Wrong("The variance of the weights is off.", expected=f"≈ {variance:.5f}",
                     got=f"{got.var():.5f}")
