@@ -353,6 +353,8 @@ _SGD_HINTS = [
 #: The check's problem: 300 examples in minibatches of 12, so 25 minibatches per epoch
 #: (batch size and batch count differ, so a loop that confuses them is caught).
 _SGD_SETTINGS = {"lr": 0.05, "epochs": 4, "batch_size": 12}
+_SGD_EXAMPLES = 300
+_SGD_BATCHES = _SGD_EXAMPLES // _SGD_SETTINGS["batch_size"]
 _SGD_SEED = 2024
 #: A correct loop matches the reference loop on the same generator to float32 precision;
 #: every slip below ends at least 1e-3 away (measured).
@@ -362,8 +364,8 @@ _SGD_RTOL, _SGD_ATOL = 1e-4, 1e-5
 def _sgd_case():
     """A regression problem of the check's own: 300 examples, 2 features, little noise."""
     rng = np.random.default_rng(1234)
-    X = rng.normal(size=(300, 2))
-    y = X @ np.array([1.5, -0.7]) + 0.3 + rng.normal(0, 0.1, size=300)
+    X = rng.normal(size=(_SGD_EXAMPLES, 2))
+    y = X @ np.array([1.5, -0.7]) + 0.3 + rng.normal(0, 0.1, size=_SGD_EXAMPLES)
     return X, y
 
 
@@ -433,7 +435,7 @@ _SGD_CORRECT = {"permutation": {},
 #: The usual slips: how each changes the reference loop or its settings, and what to say.
 _SGD_SLIPS = [
     ({"cut": 1}, "Your minibatches are one example short: each slice stops one index early, "
-     "so every epoch skips 25 examples.", "How many indices does one slice hold?"),
+     f"so every epoch skips {_SGD_BATCHES} examples.", "How many indices does one slice hold?"),
     ({"epochs": -1}, "Your loop runs one epoch too few.", "Count the epochs your loop runs."),
     ({"epochs": +1}, "Your loop runs one epoch too many.", "Count the epochs your loop runs."),
     ({"order": "once"}, "You shuffled once, before the first epoch, and then reused that "
@@ -453,11 +455,13 @@ _SGD_SLIPS = [
      "How long is one step?"),
     ({"batch_size": 1}, "You stepped on one example at a time (batch size 1): that is plain "
      "SGD, not minibatches of batch_size.", "How many examples does each step see?"),
-    ({"step": "batch count"}, "You cut each epoch into batch_size minibatches (here 12 of "
-     "25 examples) instead of minibatches of batch_size examples (25 of 12).",
+    ({"step": "batch count"}, "You cut each epoch into batch_size minibatches (here "
+     f"{_SGD_SETTINGS['batch_size']} of {_SGD_BATCHES} examples) instead of minibatches of "
+     f"batch_size examples ({_SGD_BATCHES} of {_SGD_SETTINGS['batch_size']}).",
      "batch_size is the number of examples in one minibatch, not the number of minibatches."),
-    ({"batch_size": 300, "step": "whole data"}, "You took one step per epoch on the whole "
-     "data set: that is full-batch gradient descent, 4 steps in all.",
+    ({"batch_size": _SGD_EXAMPLES, "step": "whole data"}, "You took one step per epoch on "
+     "the whole data set: that is full-batch gradient descent, "
+     f"{_SGD_SETTINGS['epochs']} steps in all.",
      "How many steps does one epoch take?"),
     ({"step": "first batch"}, "You stepped on the first minibatch of each epoch only.",
      "How many steps does one epoch take?"),
@@ -514,9 +518,11 @@ def _check_train_sgd(train_sgd):
             other = "" if convention == "permutation" else (
                 f" (you drew each epoch's order by {convention}, which is as good as "
                 "rng.permutation)")
-            return (f"Your loop takes the same steps as the reference loop{other}: 4 epochs "
-                    "of 25 minibatches, 100 noisy steps. Below, the course's `minibatch_sgd` "
-                    "is the same loop, with a record of every step.")
+            epochs = _SGD_SETTINGS["epochs"]
+            return (f"Your loop takes the same steps as the reference loop{other}: {epochs} "
+                    f"epochs of {_SGD_BATCHES} minibatches, {epochs * _SGD_BATCHES} noisy "
+                    "steps. Below, the course's `minibatch_sgd` is the same loop, with a "
+                    "record of every step.")
     for change, message, nudge in _SGD_SLIPS:
         if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
             raise Wrong(message, expected=expected, got=shown, hint=nudge)
@@ -613,7 +619,8 @@ register(Exercise(
         Slip("batch_size minibatches instead of minibatches of batch_size",
              _sgd_variant(step="batch count"), "instead of minibatches of batch_size"),
         Slip("one full-batch step per epoch",
-             _sgd_variant(step="whole data", batch_size=300), "full-batch gradient descent"),
+             _sgd_variant(step="whole data", batch_size=_SGD_EXAMPLES),
+             "full-batch gradient descent"),
         Slip("steps up the slope", _sgd_variant(step="ascent"), "up the slope"),
         Slip("never updates the bias", _sgd_variant(step="no bias"), "does not update the bias"),
         Slip("only the first minibatch of each epoch", _sgd_variant(step="first batch"),
