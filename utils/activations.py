@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from utils import checks
+
 #: PyTorch's default negative slope of leaky ReLU (``nn.LeakyReLU()``).
 LEAKY_SLOPE = 0.01
 #: The constants of SELU (Klambauer et al. 2017), as in ``torch.nn.SELU``.
@@ -29,7 +31,8 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _array(x):
-    return np.asarray(x, dtype=np.float64)
+    """``x`` as a float64 array (a number, a list or an array; NaN and ±inf pass through)."""
+    return checks.array("x", x, finite=False)
 
 
 def identity(x):
@@ -76,23 +79,27 @@ def relu_derivative(x):
 def leaky_relu(x, slope=LEAKY_SLOPE):
     """x for x > 0, else ``slope``·x."""
     x = _array(x)
+    slope = checks.finite_number("slope", slope)
     return np.where(x > 0, x, slope * x)
 
 
 def leaky_relu_derivative(x, slope=LEAKY_SLOPE):
     """1 for x > 0, else ``slope``."""
-    return np.where(_array(x) > 0, 1.0, slope)
+    x = _array(x)
+    return np.where(x > 0, 1.0, checks.finite_number("slope", slope))
 
 
 def elu(x, alpha=1.0):
     """x for x > 0, else α(e^x − 1) (Clevert et al. 2015): saturates at −α."""
     x = _array(x)
+    alpha = checks.positive_number("alpha", alpha)
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
 
 def elu_derivative(x, alpha=1.0):
     """1 for x > 0, else α·e^x."""
     x = _array(x)
+    alpha = checks.positive_number("alpha", alpha)
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
 

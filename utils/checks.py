@@ -83,9 +83,36 @@ def function(name, value):
     return value
 
 
+def text(name, value, optional=False):
+    """``value`` if it is a string (or None, when ``optional``), else a ValueError."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    accepted = "a string or None" if optional else "a string"
+    raise ValueError(f"{name} must be {accepted}, got {_show(value)}.")
+
+
+def axes(name, value, optional=False):
+    """``value`` if it is matplotlib axes (or None, when ``optional``), else a ValueError."""
+    from matplotlib.axes import Axes
+
+    if isinstance(value, Axes) or (optional and value is None):
+        return value
+    raise ValueError(f"{name} must be matplotlib axes (e.g. fig, ax = plt.subplots())"
+                     f"{' or None' if optional else ''}, got {type(value).__name__}.")
+
+
+def interval(name, value):
+    """``value`` as a pair ``(low, high)`` of finite floats with low < high."""
+    pair = array(name, value)
+    if pair.shape != (2,) or not pair[0] < pair[1]:
+        raise ValueError(f"{name} must be a pair (low, high) of numbers with low < high, got "
+                         f"{_show(value)}.")
+    return float(pair[0]), float(pair[1])
+
+
 def array(name, value, ndim=None, dtype=np.float64, finite=True):
-    """``value`` as a NumPy array of ``dtype`` with ``ndim`` dimensions (finite values only,
-    unless ``finite=False``).
+    """``value`` as a NumPy array of ``dtype`` (None: keep its own) with ``ndim``
+    dimensions; finite values only, unless ``finite=False``.
 
     Lists are accepted; strings, ``None`` and anything that is not numbers are not.
     """
@@ -95,6 +122,8 @@ def array(name, value, ndim=None, dtype=np.float64, finite=True):
         result = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.") from None
+    if not (np.issubdtype(result.dtype, np.number) or result.dtype == np.bool_):
+        raise ValueError(f"{name} must be an array of numbers, got dtype {result.dtype}.")
     if ndim is not None and result.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {result.shape}.")
     if finite and np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from utils import checks
+
 DIGITS_FILE = "digits.npz"
 DIGITS_SHA256 = "b2dab7b501728c22e9119ad76740b2e17c77a231e42d1e592380d90886f1a05e"
 #: The fixed split is drawn with this seed, whatever the course seed is, so
@@ -22,6 +24,8 @@ SPLIT_SEED = 0
 #: rescaled: four digit pixels are constant in the training split, and
 #: dividing by ``std + 1e-8`` turns two test images into inputs of size ~1e6.
 STD_FLOOR = 1e-6
+#: The most examples a synthetic set may have: a slip (``n_samples=10**12``) fails at once.
+MAX_SAMPLES = 1_000_000
 
 
 def data_dir() -> Path:
@@ -59,10 +63,14 @@ def load_digits(path=None):
     The file's checksum is verified; a missing or altered file raises an
     error that says what is wrong and how to restore it.
     """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file name (str or pathlib.Path) or None (the shipped "
+                         f"file), got {type(path).__name__}.")
     path = Path(path) if path is not None else data_dir() / DIGITS_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"The digits file {path} is missing. Restore it with `git checkout -- data/{DIGITS_FILE}`."
+            f"The digits file {path} is missing (path={str(path)!r}). Restore it with "
+            f"`git checkout -- data/{DIGITS_FILE}`."
         )
     digest = _sha256(path)
     if digest != DIGITS_SHA256:
@@ -73,6 +81,18 @@ def load_digits(path=None):
         )
     with np.load(path, allow_pickle=False) as archive:
         return archive["images"], archive["labels"]
+
+
+def _check_device(device):
+    """``device`` as a ``torch.device``, or a ValueError naming it."""
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be None, a name such as 'cpu' or 'cuda', or a "
+                         f"torch.device; got {device!r}.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', got "
+                         f"{device!r}.") from None
 
 
 @dataclass
@@ -88,7 +108,7 @@ class Split:
         """The same split as torch tensors (float32 features, int64 labels) on ``device``."""
         from utils.setup import current_device
 
-        device = current_device() if device is None else device
+        device = current_device() if device is None else _check_device(device)
 
         def features(a):
             return torch.as_tensor(a, dtype=torch.float32, device=device)
@@ -104,12 +124,18 @@ class Split:
                 f"test: x {tuple(self.x_test.shape)}, y {tuple(self.y_test.shape)})")
 
 
-def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
-    """Indices of a stratified split: each class keeps its share in train and test."""
-    labels = np.asarray(labels)
+def _check_fraction(test_fraction):
+    test_fraction = checks.finite_number("test_fraction", test_fraction)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}.")
-    rng = np.random.default_rng(seed)
+    return test_fraction
+
+
+def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
+    """Indices of a stratified split: each class keeps its share in train and test."""
+    labels = checks.array("labels", labels, ndim=1, dtype=None)
+    _check_fraction(test_fraction)
+    rng = np.random.default_rng(checks.seed("seed", seed))
     train, test = [], []
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
@@ -120,7 +146,15 @@ def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
 
 
 def standardize(x_train, x_test):
-    """Z-score both sets with the training set's mean and (floored) standard deviation."""
+    """Z-score both sets with the training set's mean and (floored) standard deviation.
+
+    ``x_train`` and ``x_test`` are arrays of shape (examples, features).
+    """
+    x_train = checks.array("x_train", x_train, ndim=2, dtype=None)
+    x_test = checks.array("x_test", x_test, ndim=2, dtype=None)
+    if x_test.shape[1] != x_train.shape[1] or len(x_train) == 0:
+        raise ValueError(f"x_train and x_test need the same number of features and x_train at "
+                         f"least one row, got shapes {x_train.shape} and {x_test.shape}.")
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
     std = np.where(std < STD_FLOOR, 1.0, std)
@@ -134,6 +168,9 @@ def digits_split(test_fraction=0.25, standardized=True, flatten=True) -> Split:
     floor on the standard deviation); otherwise pixels are scaled to [0, 1].
     ``flatten`` gives 64 features per image instead of an 8×8 array.
     """
+    test_fraction = _check_fraction(test_fraction)
+    standardized = checks.boolean("standardized", standardized)
+    flatten = checks.boolean("flatten", flatten)
     images, labels = load_digits()
     x = images.astype(np.float32) / 16.0
     train, test = stratified_split_indices(labels, test_fraction)
@@ -151,13 +188,11 @@ def digits_split(test_fraction=0.25, standardized=True, flatten=True) -> Split:
 
 
 def _check_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {value!r}.")
+    return checks.whole_number(name, value, minimum=minimum, maximum=MAX_SAMPLES)
 
 
 def _check_noise(noise):
-    if not isinstance(noise, (int, float)) or not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a number ≥ 0, got {noise!r}.")
+    return checks.finite_number("noise", noise, minimum=0)
 
 
 def make_spirals(n_per_class=200, n_classes=2, noise=0.03, turns=1.5, seed=0):
@@ -168,8 +203,12 @@ def make_spirals(n_per_class=200, n_classes=2, noise=0.03, turns=1.5, seed=0):
     """
     _check_count("n_per_class", n_per_class)
     _check_count("n_classes", n_classes, minimum=2)
+    if n_per_class * n_classes > MAX_SAMPLES:
+        raise ValueError(f"n_per_class × n_classes must be at most {MAX_SAMPLES:,}, got "
+                         f"{n_per_class * n_classes:,}.")
     _check_noise(noise)
-    rng = np.random.default_rng(seed)
+    checks.finite_number("turns", turns)
+    rng = np.random.default_rng(checks.seed("seed", seed))
     xs, ys = [], []
     for cls in range(n_classes):
         radius = np.linspace(0.05, 1.0, n_per_class)
@@ -184,7 +223,7 @@ def make_moons(n_samples=400, noise=0.1, seed=0):
     """Two interleaving half circles in 2-D: ``x`` (n_samples, 2) float32, ``y`` in {0, 1}."""
     _check_count("n_samples", n_samples, minimum=2)
     _check_noise(noise)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed("seed", seed))
     n_top = n_samples // 2
     n_bottom = n_samples - n_top
     t_top = np.linspace(0, np.pi, n_top)
@@ -199,7 +238,7 @@ def make_moons(n_samples=400, noise=0.1, seed=0):
 
 def target_curve(x):
     """The 1-D function behind ``make_regression_curve``: a wiggle on a slope."""
-    x = np.asarray(x, dtype=np.float64)
+    x = checks.array("x", x, finite=False)
     return np.sin(3 * x) + 0.3 * x
 
 
@@ -207,9 +246,10 @@ def make_regression_curve(n_samples=200, noise=0.1, low=-2.0, high=2.0, seed=0):
     """Noisy samples of ``target_curve`` on [low, high]: ``x`` (n, 1), ``y`` (n, 1), float32."""
     _check_count("n_samples", n_samples)
     _check_noise(noise)
+    low, high = checks.finite_number("low", low), checks.finite_number("high", high)
     if not low < high:
         raise ValueError(f"low must be smaller than high, got low={low}, high={high}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed("seed", seed))
     x = np.sort(rng.uniform(low, high, n_samples))
     y = target_curve(x) + noise * rng.standard_normal(n_samples)
     return x[:, None].astype(np.float32), y[:, None].astype(np.float32)

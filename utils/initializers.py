@@ -170,7 +170,7 @@ def _choose(name):
         return INITIALIZERS[name]
     accepted = ", ".join(repr(key) for key in INITIALIZERS)
     note = (f" (make_mlp(init={name!r}) has it; there is no from-scratch version)"
-            if name in ("default", "normal") else "")
+            if isinstance(name, str) and name in ("default", "normal") else "")
     raise ValueError(f"Unknown init {name!r}{note}; accepted: {accepted}.")
 
 
@@ -195,7 +195,7 @@ def apply_init(model, name, gain=None, rng=None):
     if gain is not None:
         _check_gain(gain)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"apply_init needs a torch.nn.Module, got {type(model).__name__}.")
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     layers = [module for module in model.modules() if isinstance(module, nn.Linear)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no nn.Linear layer to initialize.")

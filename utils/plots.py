@@ -6,6 +6,8 @@ forms of colour blindness.
 
 import matplotlib as mpl
 
+from utils import checks
+
 #: Okabe & Ito (2008), "Color Universal Design", without black and yellow
 #: (too light on white) at the front of the cycle.
 OKABE_ITO = [
@@ -46,14 +48,25 @@ def use_course_style() -> None:
 def plot_decision_boundary(ax, predict, x, y, title="", resolution=200, margin=0.15):
     """Colour the plane by the class ``predict`` gives, and draw the points on top.
 
-    ``predict`` maps an (n, 2) NumPy array of points to n integer classes.
+    ``predict`` maps an (n, 2) NumPy array of points to n integer classes;
+    ``y`` holds the n points' classes (whole numbers from 0 to 7).
     """
     import numpy as np
     from matplotlib.colors import ListedColormap
 
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"plot_decision_boundary needs 2-D points of shape (n, 2), got {x.shape}.")
+    checks.axes("ax", ax)
+    checks.function("predict", predict)
+    x = checks.array("x", x)
+    if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0:
+        raise ValueError(f"plot_decision_boundary needs 2-D points x of shape (n, 2), got "
+                         f"{x.shape}.")
+    y = checks.array("y", y)
+    if y.shape != (len(x),) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= 8:
+        raise ValueError(f"y must hold one class (0 to 7) per point of x, shape ({len(x)},); "
+                         f"got shape {y.shape}.")
+    checks.text("title", title)
+    resolution = checks.whole_number("resolution", resolution, minimum=2, maximum=2000)
+    margin = checks.finite_number("margin", margin, minimum=0, maximum=10)
     low, high = x.min(axis=0), x.max(axis=0)
     pad = margin * (high - low)
     grid_x, grid_y = np.meshgrid(np.linspace(low[0] - pad[0], high[0] + pad[0], resolution),
@@ -80,6 +93,15 @@ def draw_graph(ax, nodes, edges, title=""):
     point in the direction of the forward pass, from the right edge of one box
     to the left edge of the next, so lay the graph out from left to right.
     """
+    checks.axes("ax", ax)
+    if not isinstance(nodes, dict) or not all(
+            isinstance(value, tuple) and len(value) == 3 for value in nodes.values()):
+        raise ValueError(f"nodes must be a dict {{name: (x, y, text)}}, got {nodes!r:.60}.")
+    if isinstance(edges, (str, bytes)) or not hasattr(edges, "__iter__") or not all(
+            isinstance(edge, (tuple, list)) and len(edge) == 2 for edge in edges):
+        raise ValueError(f"edges must be a list of (from, to) pairs of node names, got "
+                         f"{edges!r:.60}.")
+    checks.text("title", title)
     boxes = {}
     for name, (x, y, text) in nodes.items():
         boxes[name] = ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=3,

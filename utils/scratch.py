@@ -39,7 +39,11 @@ def _numbers(name, x):
 
 
 def _check_dtype(dtype):
-    if dtype not in DTYPES:
+    try:
+        known = dtype is not None and np.dtype(dtype) in [np.dtype(kind) for kind in DTYPES]
+    except TypeError:
+        known = False
+    if not known:
         raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype!r}.")
     return dtype
 
@@ -93,24 +97,25 @@ class Linear(Layer):
                        "bias": np.zeros(n_out, dtype=dtype)}
 
     def forward(self, x):
-        x = _numbers("x", x)
-        self._check_input(x)
+        x = self._check_input(x)
         self.save_for_backward(x)
         return x @ self.params["weight"].T + self.params["bias"]
 
     def backward(self, grad_out):
         x = self.saved()
-        grad_out = _numbers("grad_out", grad_out)
         self._check_gradient(grad_out, x)
         self.grads = {"weight": grad_out.T @ x, "bias": grad_out.sum(axis=0)}
         return grad_out @ self.params["weight"]
 
     def _check_input(self, x):
+        x = _numbers("x", x)
         if np.ndim(x) != 2 or np.shape(x)[1] != self.n_in:
             raise ValueError(f"{self!r} expects inputs of shape (batch, {self.n_in}), "
                              f"got {np.shape(x)}.")
+        return x
 
     def _check_gradient(self, grad_out, x):
+        _numbers("grad_out", grad_out)
         expected = (x.shape[0], self.n_out)
         if np.shape(grad_out) != expected:
             raise ValueError(f"{self!r}.backward expects a gradient of shape {expected}, "
@@ -302,7 +307,8 @@ def relative_error(a, b):
     a = _numbers("a", a).astype(np.float64)
     b = _numbers("b", b).astype(np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"relative_error: shapes differ, {a.shape} vs {b.shape}.")
+        raise ValueError(f"relative_error: a and b must have the same shape; shapes differ, "
+                         f"{a.shape} vs {b.shape}.")
     scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-300)
     return float(np.abs(a - b).max(initial=0.0) / scale)
 
@@ -386,6 +392,9 @@ def torch_gradients(torch_model, x, labels):
         raise ValueError(f"torch_model must be a torch.nn.Module (e.g. from to_torch), got "
                          f"{type(torch_model).__name__}.")
     x, labels = _numbers("x", x), _numbers("labels", labels)
+    if x.ndim != 2 or labels.shape != (len(x),):
+        raise ValueError(f"x must have shape (batch, inputs) and labels shape (batch,), got "
+                         f"{x.shape} and {labels.shape}.")
     torch_model.zero_grad()
     logits = torch_model(torch.as_tensor(x, dtype=torch.float64))
     loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels, dtype=torch.int64))

@@ -98,9 +98,7 @@ def _diverged(trajectory, losses, steps):
 
 
 def _check_axes(ax):
-    if ax is not None and not hasattr(ax, "plot"):
-        raise ValueError(f"ax must be matplotlib axes (e.g. from plt.subplots()) or None, got "
-                         f"{type(ax).__name__}.")
+    checks.axes("ax", ax, optional=True)
 
 
 def _view_box(function, start):
@@ -120,6 +118,13 @@ def draw_contours(ax, f, xlim, ylim, minimum=None, levels=14, decades=4):
     """
     import matplotlib.pyplot as plt
 
+    checks.axes("ax", ax)
+    checks.function("f", f)
+    xlim, ylim = checks.interval("xlim", xlim), checks.interval("ylim", ylim)
+    if minimum is not None and checks.array("minimum", minimum).shape != (2,):
+        raise ValueError(f"minimum must be a point (x, y) or None, got {minimum!r}.")
+    levels = checks.whole_number("levels", levels, minimum=2, maximum=1000)
+    decades = checks.positive_number("decades", decades, maximum=300)
     grid_x, grid_y = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
     values = f(grid_x, grid_y)
     top = float(np.max(values))
@@ -143,7 +148,16 @@ def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linew
     not in the legend, e.g. when a second path shares the start). A larger
     ``zorder`` draws the path on top of others.
     """
-    trajectory = np.asarray(trajectory)
+    checks.axes("ax", ax)
+    trajectory = checks.array("trajectory", trajectory, finite=False)
+    if trajectory.ndim != 2 or trajectory.shape[1] != 2 or len(trajectory) == 0:
+        raise ValueError(f"trajectory must be points of shape (k, 2), got {trajectory.shape}.")
+    checks.text("label", label, optional=True)
+    checks.text("start_label", start_label, optional=True)
+    markers = checks.boolean("markers", markers)
+    linewidth = checks.positive_number("linewidth", linewidth, maximum=100)
+    alpha = checks.finite_number("alpha", alpha, minimum=0, maximum=1)
+    zorder = checks.finite_number("zorder", zorder)
     style = {"marker": "o", "markersize": 2.5} if markers else {}
     ax.plot(trajectory[:, 0], trajectory[:, 1], color=color, linewidth=linewidth, label=label,
             alpha=alpha, zorder=zorder, **style)
@@ -234,6 +248,10 @@ def gradient_descent_widget(function="quadratic", momentum=0.0):
     import matplotlib.pyplot as plt
 
     defaults = WIDGET_DEFAULTS[get_function(function).name]
+    _check_momentum(momentum)
+    if momentum > 0.95:
+        raise ValueError(f"momentum must be a number in [0, 0.95] (the slider's range), got "
+                         f"{momentum!r}.")
 
     def show(log10_lr, x0, y0, steps, function, momentum):
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
