@@ -115,3 +115,27 @@ def test_batch_norm_normalizes_each_unit_over_the_batch():
     hidden = model.hidden1(5 + 3 * torch.randn(256, 3))
     torch.testing.assert_close(hidden.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
     torch.testing.assert_close(hidden.std(0, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(depth=10**12), "depth must be a whole number from 1 to 1,000"),
+    (dict(width=10**9), "width must be a whole number from 1 to 100,000"),
+    (dict(depth=1000, width=100_000), "parameters, more than"),
+    (dict(bias=None), "bias must be True or False"),
+    (dict(activation=["relu"]), "Unknown activation ['relu']"),
+    (dict(init="normal", init_std=math.inf), "init_std must be a finite number"),
+    (dict(init="normal", init_std=math.nan), "init_std must be a finite number"),
+])
+def test_slips_fail_at_once_with_a_clear_message(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        nets.make_mlp(4, 2, **({"depth": 2, "width": 8} | kwargs))
+    assert message in str(error.value)
+
+
+def test_numpy_integers_and_init_aliases_are_accepted():
+    import numpy as np
+
+    model = nets.make_mlp(np.int64(4), np.int32(2), depth=np.int64(2), width=np.int16(8),
+                          init="kaiming_normal")
+    assert nets.count_parameters(model) == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2
+    assert nets.canonical_init("kaiming_normal") == "he_normal"

@@ -275,3 +275,23 @@ def test_check_1_4_accepts_other_correct_loops():
     for answer in (shuffled_in_place, in_torch):
         feedback = check("1.4", answer)
         assert feedback.correct, feedback.text()
+
+
+def test_a_column_target_is_refused_instead_of_broadcast():
+    X, y = regression_data()
+    w = np.zeros(X.shape[1])
+    for function in (ob.linear_mse, ob.mse_gradient):
+        with pytest.raises(ValueError, match=r"y must have shape .*use y.ravel\(\)"):
+            function(X, y[:, None], w, 0.0)
+    with pytest.raises(ValueError, match="y must have shape"):
+        ob.minibatch_sgd(X, y[:, None], 0.1, 1, 10, np.random.default_rng(0))
+
+
+def test_a_converging_run_from_far_away_is_not_stopped():
+    path = ob.gradient_descent(lambda x: x, 1e7, lr=0.5, steps=30)
+    assert len(path) == 31 and abs(path[-1]) < 1e-1
+
+
+def test_steps_are_capped():
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 100,000"):
+        ob.gradient_descent(lambda x: x, 1.0, lr=0.1, steps=10**7)

@@ -112,3 +112,10 @@ def test_cross_entropy_of_extreme_logits_matches_torch(logits):
     assert np.isfinite(ours)
     assert ours == pytest.approx(theirs.item(), rel=1e-12)
     np.testing.assert_allclose(loss_layer.backward(), z.grad.numpy(), atol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [np.nan, np.inf, 0.0, -1e-5, 1.0])
+def test_gradient_check_refuses_a_bad_eps(eps):
+    x, y = random_problem(np.random.default_rng(0), 2, 2, 4)
+    with pytest.raises(ValueError, match="eps must be"):
+        scratch.gradient_check(scratch.MLP([2, 3, 2]), x, y, eps=eps)

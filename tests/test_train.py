@@ -1,5 +1,7 @@
 """utils.train: the training loop, its history, and its stop on NaN."""
 
+import math
+
 import pytest
 import torch
 
@@ -172,3 +174,21 @@ def test_numpy_integers_are_accepted(moons):
                     epochs=np.int64(2), batch_size=np.int64(50), seed=np.int64(3), progress=False)
     assert history.epochs == 2
     assert evaluate(model, moons, batch_size=np.int64(7))[0] > 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda model, data: evaluate(model, data, batch_size=-1), "batch_size must be"),
+    (lambda model, data: evaluate(None, data), "model must be a torch.nn.Module"),
+    (lambda model, data: evaluate(model, data, loss_fn="mse"), "loss_fn must be a function"),
+    (lambda model, data: train(model, torch.optim.SGD(model.parameters(), lr=math.nan), data,
+                               progress=False), "lr must be a finite number"),
+    (lambda model, data: train(model, torch.optim.SGD(model.parameters(), lr=0.1), data,
+                               epochs=10**9, progress=False), "epochs must be a whole number"),
+    (lambda model, data: train(model, torch.optim.SGD(model.parameters(), lr=0.1), data,
+                               seed=-1, progress=False), "seed must be"),
+    (lambda model, data: train(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                               (data[0].long(), data[1]), progress=False), "floating-point"),
+])
+def test_more_bad_input_is_explained(moons, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(nets.make_mlp(2, 2, depth=1, width=4), moons)

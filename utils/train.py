@@ -90,6 +90,10 @@ def _check_optimizer(optimizer, model):
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
                          f"model.parameters(), lr=0.1)), got {type(optimizer).__name__}.")
+    for group in optimizer.param_groups:
+        rate = group.get("lr")
+        if rate is not None and not math.isfinite(float(rate)):
+            raise ValueError(f"optimizer's lr must be a finite number, got {float(rate)}.")
     mine = {id(parameter) for parameter in model.parameters()}
     theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
     if not any(id(parameter) in mine for parameter in theirs):
