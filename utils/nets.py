@@ -3,7 +3,10 @@ initialization, normalization and residual connections.
 
 Names come from small registries (``ACTIVATIONS``, ``INITIALIZERS``,
 ``NORMALIZATIONS``); an unknown name or an invalid size raises ``ValueError``
-that lists what is accepted.
+that names the argument and lists what is accepted. ``INITIALIZERS`` holds the
+course's one set of init names (``canonical_init`` also takes ``INIT_ALIASES``
+such as ``"kaiming_normal"``); ``utils.initializers`` and ``utils.widgets`` use
+the same names.
 
 The network built by ``make_mlp`` is an ``nn.Sequential`` whose children are
 named ``hidden1`` … ``hidden{depth}`` and ``output``, so a layer can be found

@@ -7,9 +7,13 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
 - ``gradient_descent_explorer(lr, x0, y0, steps, function, momentum, ax)``:
   run gradient descent on a 2-D test function and draw the path over its
   contours; ``gradient_descent_widget()`` is its UI (notebook 01).
-- ``gradient_norm_explorer(depth, activation, init, ax)``: the per-layer
-  gradient norms of a fresh MLP on the digits; ``gradient_norm_widget()`` is
-  its UI (notebook 03).
+- ``gradient_norm_explorer(depth, activation, init, width, seed, ax)``: the
+  per-layer gradient norms of a fresh MLP on the digits, seeded by the course
+  seed unless ``seed`` is given; ``init`` takes the init names of
+  ``utils.nets.make_mlp`` (the menu shows labels); ``gradient_norm_widget()``
+  is its UI (notebook 03).
+
+Invalid arguments raise ``ValueError`` naming the argument (``utils.checks``).
 """
 
 import math
