@@ -15,8 +15,8 @@ def test_sigmoid_vanishes_and_deeper_is_worse():
 
 
 def test_relu_with_he_init_is_healthy_and_large_init_explodes():
-    he = widgets.gradient_norm_explorer(10, "relu", "He (Kaiming) normal")
-    large = widgets.gradient_norm_explorer(10, "relu", "large: N(0, 1)")
+    he = widgets.gradient_norm_explorer(10, "relu", "he_normal")
+    large = widgets.gradient_norm_explorer(10, "relu", "normal")
     assert he.finding().startswith("Steady")
     assert large.finding().startswith("Exploding")
 
