@@ -6,7 +6,9 @@ generators, picks the device and sets the plot style. The rooms of the package:
 - ``utils.data``       the shipped digits data and small synthetic data sets
 - ``utils.nets``       an MLP builder with registries of activations and inits
 - ``utils.train``      one training loop with a history and a clear stop on NaN
-- ``utils.claims``     ``claim(...)``: check a quantitative statement and print it
+- ``utils.claims``     ``claim(...)``: check a statement of the prose and print it (and log
+                       it to the claims ledger when ``COURSE_CLAIMS_LOG`` is set)
+- ``utils.checks``     the shared argument checks: clear errors that name the argument
 - ``utils.exercises``  self-checks for the exercises, with helpful feedback
 - ``utils.scratch``    a NumPy multilayer perceptron from scratch (notebook 02)
 - ``utils.optim_basics`` gradient descent on small test functions (notebook 01)
