@@ -9,6 +9,8 @@ from torch import nn
 from utils import gradflow
 from utils.nets import make_mlp
 
+from conftest import DeclaredOutOfOrder, StateReader
+
 
 @pytest.fixture
 def batch():
@@ -25,40 +27,13 @@ def sigmoid_chain():
     return layers + [nn.Linear(32, 4)]
 
 
-class Declared(nn.Module):
-    """The layers run first to last, but are registered in the order ``declare``."""
-
-    def __init__(self, layers, declare):
-        super().__init__()
-        for i in declare:
-            self.add_module(f"layer{i}", layers[i])
-        self.count = len(layers)
-
-    def forward(self, x):
-        for i in range(self.count):
-            x = getattr(self, f"layer{i}")(x)
-        return x
-
-
 def test_the_declaration_order_does_not_change_the_diagnosis(batch):
     layers = sigmoid_chain()
-    forward = Declared(copy.deepcopy(layers), declare=range(len(layers)))
-    backward = Declared(copy.deepcopy(layers), declare=reversed(range(len(layers))))
+    forward = DeclaredOutOfOrder(copy.deepcopy(layers), declare=range(len(layers)))
+    backward = DeclaredOutOfOrder(copy.deepcopy(layers), declare=reversed(range(len(layers))))
     first, second = gradflow.diagnose(forward, batch), gradflow.diagnose(backward, batch)
     assert first.conditions == second.conditions == ["vanishing"]
     assert first.gradient_ratio == second.gradient_ratio < 1e-3
-
-
-class StateReader(nn.Module):
-    def __init__(self, layer_type, batch_first):
-        super().__init__()
-        self.rnn = layer_type(3, 8, batch_first=batch_first)
-        self.head = nn.Linear(8, 2)
-
-    def forward(self, x):
-        _, state = self.rnn(x)
-        h = state[0] if isinstance(state, tuple) else state
-        return self.head(h[-1])
 
 
 @pytest.mark.parametrize("layer_type", [nn.RNN, nn.GRU, nn.LSTM])

@@ -9,6 +9,8 @@ from torch import nn
 from utils import gradflow
 from utils.nets import make_mlp
 
+from conftest import DeclaredOutOfOrder, StateReader
+
 
 @pytest.fixture
 def batch():
@@ -238,20 +240,6 @@ def test_diagnosis_notes_what_it_cannot_see():
 # --- recurrent classifiers that read the final state h_n --------------------------------
 
 
-class StateReader(nn.Module):
-    """A classifier on the final hidden state: ``_, h = rnn(x); head(h[-1])``."""
-
-    def __init__(self, layer_type, batch_first):
-        super().__init__()
-        self.rnn = layer_type(3, 8, batch_first=batch_first)
-        self.head = nn.Linear(8, 2)
-
-    def forward(self, x):
-        _, state = self.rnn(x)
-        h = state[0] if isinstance(state, tuple) else state
-        return self.head(h[-1])
-
-
 def sequences(batch_first):
     torch.manual_seed(1)
     x = torch.randn(4, 5, 3) if batch_first else torch.randn(5, 4, 3)
@@ -297,21 +285,6 @@ def test_the_output_gradient_of_a_recurrent_layer_counts_every_output_it_returns
 
 
 # --- order, memory, empty batches ---------------------------------------------------------
-
-
-class DeclaredOutOfOrder(nn.Module):
-    """Layers run first to last, but registered in the order ``declare``."""
-
-    def __init__(self, layers, declare):
-        super().__init__()
-        for i in declare:
-            self.add_module(f"layer{i}", layers[i])
-        self.count = len(layers)
-
-    def forward(self, x):
-        for i in range(self.count):
-            x = getattr(self, f"layer{i}")(x)
-        return x
 
 
 def test_layers_follow_the_forward_path_not_the_declaration_order(batch):

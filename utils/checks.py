@@ -129,3 +129,47 @@ def array(name, value, ndim=None, dtype=np.float64, finite=True):
     if finite and np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf).")
     return result
+
+
+def optimizer_for(model, optimizer, also="", purpose="training would change nothing"):
+    """Refuse an optimizer that is not a ``torch.optim.Optimizer``, one with a non-finite
+    learning rate, or one that holds none of ``model``'s parameters (built for another model).
+
+    ``also`` is added to the list of accepted values in the message (e.g. ``" or None"``).
+    """
+    import torch
+
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
+                         f"model.parameters(), lr=0.1)){also}, got {type(optimizer).__name__}.")
+    for group in optimizer.param_groups:
+        rate = group.get("lr")
+        if rate is not None and not math.isfinite(float(rate)):
+            raise ValueError(f"optimizer's lr must be a finite number, got {float(rate)}.")
+    mine = {id(parameter) for parameter in model.parameters()}
+    theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    if not any(id(parameter) in mine for parameter in theirs):
+        raise ValueError(f"optimizer holds none of the model's parameters (was it built for "
+                         f"another model?), so {purpose}: build it from this model, e.g. "
+                         "torch.optim.SGD(model.parameters(), lr=0.1).")
+
+
+def tensor_pair(name, data, tip=""):
+    """Check that ``data`` is a pair ``(x, y)`` of tensors with one row per example; return it.
+
+    A tuple or a list is accepted. ``tip`` is added to the message for non-tensors.
+    """
+    import torch
+
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        length = f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""
+        raise ValueError(f"{name} must be a pair (x, y) of tensors, got "
+                         f"{type(data).__name__}{length}.")
+    x, y = data
+    if not (torch.is_tensor(x) and torch.is_tensor(y)):
+        raise ValueError(f"{name} must hold torch tensors (x, y); got {type(x).__name__} and "
+                         f"{type(y).__name__}.{tip}")
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(f"{name}: x and y need one row per example, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    return x, y

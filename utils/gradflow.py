@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from utils import checks
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNN, nn.LSTM, nn.GRU)
 RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
 WEIGHT_KINDS = ("linear", "conv", "rnn", "lstm", "gru")
@@ -142,15 +144,8 @@ def _check_module(model, argument="model"):
 
 def _check_optimizer(optimizer, model):
     """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
-                         f"model.parameters(), lr=0.1)) or None, got {_describe(optimizer)}.")
-    mine = {id(parameter) for parameter in model.parameters()}
-    theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    if not any(id(parameter) in mine for parameter in theirs):
-        raise ValueError("optimizer holds none of the model's parameters (was it built for "
-                         "another model?): build it from this model, e.g. "
-                         "torch.optim.SGD(model.parameters(), lr=0.1).")
+    checks.optimizer_for(model, optimizer, also=" or None",
+                         purpose="its update ratios would not be this model's")
 
 
 def _check_callable(function, argument, example):
@@ -697,16 +692,7 @@ class Diagnosis:
 def _check_batch(batch, argument):
     """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list. (x may be
     time-major, so its rows are not compared with y's: the loss function checks that.)"""
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise ValueError(f"{argument} must be a pair (x, y) of tensors, got {_describe(batch)}"
-                         f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}.")
-    x, y = batch
-    if not (torch.is_tensor(x) and torch.is_tensor(y)):
-        raise ValueError(f"{argument} must hold torch tensors (x, y); got {_describe(x)} and "
-                         f"{_describe(y)}.")
-    if x.dim() == 0 or y.dim() == 0:
-        raise ValueError(f"{argument}: x and y need one row per example, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    x, y = checks.tensor_pair(argument, batch)
     if x.numel() == 0 or y.numel() == 0:
         raise ValueError(f"{argument} is an empty batch (x of shape {tuple(x.shape)}, y of shape "
                          f"{tuple(y.shape)}); give it real data.")

@@ -55,15 +55,7 @@ class History:
 
 
 def _as_pair(data, name):
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise ValueError(f"{name} must be a pair (x, y) of tensors, got {type(data).__name__}.")
-    x, y = data
-    if not (torch.is_tensor(x) and torch.is_tensor(y)):
-        raise ValueError(f"{name} must hold torch tensors (x, y); got {type(x).__name__} and "
-                         f"{type(y).__name__}. Tip: utils.data.digits_split().tensors().")
-    if x.dim() == 0 or y.dim() == 0:
-        raise ValueError(f"{name}: x and y need one row per example, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}.")
+    x, y = checks.tensor_pair(name, data, tip=" Tip: utils.data.digits_split().tensors().")
     if not x.is_floating_point():
         raise ValueError(f"{name}: x must be a floating-point tensor, got {x.dtype}. "
                          "Tip: x.float().")
@@ -87,19 +79,7 @@ def _check_loss_fn(loss_fn):
 
 def _check_optimizer(optimizer, model):
     """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be a torch.optim optimizer (e.g. torch.optim.SGD("
-                         f"model.parameters(), lr=0.1)), got {type(optimizer).__name__}.")
-    for group in optimizer.param_groups:
-        rate = group.get("lr")
-        if rate is not None and not math.isfinite(float(rate)):
-            raise ValueError(f"optimizer's lr must be a finite number, got {float(rate)}.")
-    mine = {id(parameter) for parameter in model.parameters()}
-    theirs = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    if not any(id(parameter) in mine for parameter in theirs):
-        raise ValueError("optimizer holds none of the model's parameters, so training would "
-                         "change nothing: build it from this model, e.g. "
-                         "torch.optim.SGD(model.parameters(), lr=0.1).")
+    checks.optimizer_for(model, optimizer)
 
 
 def _model_device(model):
