@@ -69,8 +69,10 @@ def _check_prediction(predicted_ratio):
                 f"within a factor {10 ** abs(off):.1f}. Seven factors of about 0.14: the "
                 "decay is exponential in depth.")
     near = [
-        (per_layer ** PREDICTION_DEPTH, "You used 8 factors; between layer 1 and layer 8 "
-         "there are only 7 steps.", "Count the steps between the layers, not the layers."),
+        (per_layer ** PREDICTION_DEPTH, "Close: the factor is right, but the number of "
+         "factors is not. Count the steps between the layers.",
+         "How many times does the gradient pass from one layer to the next on its way "
+         "from layer 8 down to layer 1?"),
         ((1 / 48) ** 7, "1/48 is the factor for the gradient's variance, not for its size "
          "(norm).", "How does a norm scale when a variance is multiplied by 1/48?"),
         (0.25 ** 7, "You used only the sigmoid's largest slope 1/4; the weights also scale "
@@ -110,7 +112,10 @@ register(Exercise(
     checker=_check_prediction,
     hints=_PREDICTION_HINTS,
     wrong_answers=[
-        Slip("eight factors instead of seven", (1 / math.sqrt(48)) ** 8, "only 7 steps"),
+        Slip("eight factors instead of seven", (1 / math.sqrt(48)) ** 8,
+             "Count the steps between the layers"),
+        Slip("eight factors of 0.144 instead of seven", 0.144 ** 8,
+             "Count the steps between the layers"),
         Slip("only the sigmoid's slope", 0.25 ** 7, "only the sigmoid's largest slope"),
         Slip("no decay at all", 1.0, "about 1"),
         Slip("a negative number", -1e-6, "positive"),
@@ -153,6 +158,14 @@ def _check_jacobian(sigmoid_layer_jacobian):
     got = as_array(call_learner(sigmoid_layer_jacobian, weight, bias, x,
                                 name="sigmoid_layer_jacobian"), "the Jacobian", array=True)
     expected = _slope(weight @ x + bias)[:, None] * weight
+    slopes = _slope(weight @ x + bias)
+    if (got.shape == (3,) and np.allclose(got, slopes)) or (
+            got.shape == (3, 3) and np.allclose(got, np.diag(slopes))):
+        raise Wrong("W is missing: you returned only the sigmoid's slopes. h depends on x "
+                    "through z = Wx + b, so the chain rule brings in W as well.",
+                    expected="shape (3, 4), like W",
+                    got=f"shape {got.shape}",
+                    hint="What is ∂z_i/∂x_j for z = Wx + b?")
     if got.shape == (4, 3):
         raise Wrong("The Jacobian is transposed: one row per output h_i, one column per "
                     "input x_j.", expected="shape (3, 4)", got="shape (4, 3)",
@@ -170,7 +183,9 @@ def _check_jacobian(sigmoid_layer_jacobian):
             (_slope(weight @ x)[:, None] * weight, "The bias is missing inside σ': "
              "z = Wx + b.", "What is the unit's input?"),
         ], right=expected)
-    expect_close(got, expected, what="the Jacobian")
+    expect_close(got, expected, what="The Jacobian",
+                 hint="J has one row per output h_i and one column per input x_j: the "
+                      "shape of W.")
     return ("Each layer's Jacobian carries a factor σ'(z) ≤ 1/4 per row; backpropagation "
             "multiplies one such Jacobian per layer.")
 
@@ -186,7 +201,9 @@ register(Exercise(
         Slip("σ instead of σ'", lambda w, b, x: _sigmoid(w @ x + b)[:, None] * w,
              "instead of its slope"),
         Slip("transposed", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).T, "transposed"),
-        Slip("only the slopes", lambda w, b, x: _slope(w @ x + b), "wrong shape"),
+        Slip("only the slopes", lambda w, b, x: _slope(w @ x + b), "W is missing"),
+        Slip("diag of the slopes without W", lambda w, b, x: np.diag(_slope(w @ x + b)),
+             "W is missing"),
         Slip("the largest slope for every unit", lambda w, b, x: 0.25 * w, "largest slope 1/4"),
         Slip("no bias inside σ'", lambda w, b, x: _slope(w @ x)[:, None] * w,
              "bias is missing"),

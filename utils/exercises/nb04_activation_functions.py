@@ -143,8 +143,8 @@ def _barely_alive_example():
 _DEAD_HINTS = [
     "A unit is a column. Which columns are zero in every row? Reduce along the rows, one "
     "answer per unit, then turn those answers into a share.",
-    "dead = (activations == 0) checked for *all* rows of each column — .all with the axis "
-    "of the rows — and the fraction is the mean of that one True/False per unit.",
+    "fraction = dead units ÷ units, where a unit (a column) is dead if "
+    "(activations == 0) holds in every row (example) of its column.",
 ]
 
 
