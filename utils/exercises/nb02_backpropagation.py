@@ -1,4 +1,4 @@
-"""Exercises of 02_backpropagation: the backward passes of Linear and sigmoid,
+"""Exercises of 02_backpropagation: the backward passes of Linear and tanh,
 and finding a planted bug with the gradient check."""
 
 import numpy as np
@@ -19,9 +19,9 @@ from utils.exercises import (
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
 
 _LINEAR_HINTS = [
-    "Each gradient has the shape of what it is the gradient of: grad_x like x (5, 4), "
-    "grad_weight like weight (3, 4), grad_bias like the bias (3,). Which product of the "
-    "arrays you have gives each shape?",
+    "Go back to the index form in the task, y_nk = Σ_j x_nj W_kj + b_k: which outputs does "
+    "W_kj enter, which does b_k enter, which does x_nj enter, and with what slope? The chain "
+    "rule adds up g_nk times that slope over exactly those outputs.",
     "∂L/∂x = (∂L/∂y)·W, ∂L/∂W = (∂L/∂y)ᵀ·x, and ∂L/∂b = ∂L/∂y summed over the examples "
     "of the batch.",
 ]
@@ -64,14 +64,25 @@ def _check_linear_backward(linear_backward):
         raise Wrong("grad_weight is transposed: it must have the shape of the weight (3, 4).",
                     expected="shape (3, 4)", got="shape (4, 3)",
                     hint="Swap the order of the product, or transpose the other factor.")
-    if grad_bias.shape == (3,):
-        reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
-                                  "over the batch; it should be the sum.",
-                                  "The bias is added to every example, so each example's "
-                                  "gradient adds to it (the loss already averages, through "
-                                  "grad_out).")],
-                     expected=str(np.round(grad_out.sum(axis=0), 4)),
-                     shown=str(np.round(grad_bias, 4)))
+    if grad_bias.shape != (3,):
+        raise Wrong(f"grad_bias has shape {grad_bias.shape}, but the bias has shape (3,): "
+                    "one value per output unit.", expected="shape (3,)",
+                    got=f"shape {grad_bias.shape}",
+                    hint="b_k enters the output y_nk of every example n: sum grad_out over the "
+                         "batch axis (the examples) only, one value per output unit.")
+    reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
+                              "over the batch; it should be the sum.",
+                              "The bias is added to every example, so each example's "
+                              "gradient adds to it (the loss already averages, through "
+                              "grad_out).")],
+                 expected=str(np.round(grad_out.sum(axis=0), 4)),
+                 shown=str(np.round(grad_bias, 4)))
+    if grad_weight.shape == (3, 4):
+        reject_slips(grad_weight, [(grad_out.T @ x / len(x),
+                                    "grad_weight is divided by the batch size; it should be "
+                                    "the sum over the examples.",
+                                    "grad_out already carries the 1/N of the mean loss: each "
+                                    "example's contribution to W is simply added up.")])
     if grad_x.shape == (5, 4):
         reject_slips(grad_x, [(grad_out @ weight / len(x),
                                "grad_x is divided by the batch size; it should not be.",
@@ -101,6 +112,16 @@ register(Exercise(
         Slip("grad_x divided by the batch size",
              lambda x, w, g: (g @ w / len(x), g.T @ x, g.sum(axis=0)),
              "divided by the batch size"),
+        Slip("grad_weight averaged over the batch",
+             lambda x, w, g: (g @ w, g.T @ x / len(x), g.sum(axis=0)),
+             "grad_weight is divided by the batch size"),
+        Slip("bias summed over the wrong axis",
+             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=1)), "one value per output unit"),
+        Slip("bias summed over every axis", lambda x, w, g: (g @ w, g.T @ x, g.sum()),
+             "one value per output unit"),
+        Slip("bias summed with keepdims=True",
+             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=0, keepdims=True)),
+             "one value per output unit"),
         Slip("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0)),
              "should return three arrays"),
         Slip("a gradient left as None", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)),
@@ -111,57 +132,65 @@ register(Exercise(
     ],
 ))
 
-# --- 2.2 · The backward pass of the sigmoid --------------------------------------------
+# --- 2.2 · The backward pass of tanh ---------------------------------------------------
 
-_SIGMOID_HINTS = [
-    "The chain rule: the gradient that arrives from above, grad_out, is multiplied by the "
-    "sigmoid's own slope at its input, element by element.",
-    "∂L/∂x = grad_out · σ(x) · (1 − σ(x)), element by element, with σ(x) = 1 / (1 + e^(−x)) "
-    "computed from the input x.",
+_TANH_HINTS = [
+    "What does the chain rule do with the gradient from above, grad_out? Each x_i enters only "
+    "its own output tanh(x_i), so you need one more factor: the slope of tanh at x_i.",
+    "Differentiate tanh(x) = (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ) with the quotient rule: the numerator "
+    "becomes (eˣ + e⁻ˣ)² − (eˣ − e⁻ˣ)², so the slope is 1 − tanh(x)².",
+    "∂L/∂x = grad_out · (1 − tanh(x)²), element by element, with tanh(x) computed from the "
+    "input x.",
 ]
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _check_sigmoid_backward(sigmoid_backward):
-    """dL/dx = dL/dy · σ(x)(1 − σ(x)) for the sigmoid's input x."""
+def _check_tanh_backward(tanh_backward):
+    """dL/dx = dL/dy · (1 − tanh(x)²) for tanh's input x."""
     rng = np.random.default_rng(22)
     x = rng.standard_normal((4, 3)) * 2
     grad_out = rng.standard_normal((4, 3))
-    got = as_array(call_learner(sigmoid_backward, x, grad_out, name="sigmoid_backward"),
-                   "sigmoid_backward(x, grad_out)", array=True)
-    local = _sigmoid(x) * (1 - _sigmoid(x))
+    got = as_array(call_learner(tanh_backward, x, grad_out, name="tanh_backward"),
+                   "tanh_backward(x, grad_out)", array=True)
+    y = np.tanh(x)
+    local = 1 - y**2
     if got.shape == x.shape:
         reject_slips(got, [
-            (local, "You returned the local slope σ'(x) only; it must be multiplied by "
+            (local, "You returned the local slope tanh'(x) only; it must be multiplied by "
                     "grad_out.", "What does the chain rule do with the gradient from above?"),
-            (grad_out * x * (1 - x), "You used x·(1 − x): that is the slope written in terms "
-             "of the sigmoid's OUTPUT, but x is its input.",
-             "x here is what goes *into* the sigmoid."),
-            (grad_out * _sigmoid(x), "You multiplied grad_out by σ(x) instead of its slope.",
-             "The chain rule needs the sigmoid's derivative, not its value."),
+            (grad_out * (1 - x**2), "You used 1 − x²: that is the slope written in terms "
+             "of tanh's OUTPUT, but x is its input.",
+             "x here is what goes *into* tanh."),
+            (grad_out * y * (1 - y), "You used tanh(x)·(1 − tanh(x)): that is the form of "
+             "the sigmoid's slope, σ(1 − σ), not tanh's.",
+             "Differentiate tanh itself, from its definition with eˣ and e⁻ˣ."),
+            (grad_out * (1 + y**2), "You used 1 + tanh(x)²: a sign is off. The slope of "
+             "tanh is 1 at 0 and falls towards 0 for large |x|.",
+             "Check the sign in the quotient rule: (eˣ + e⁻ˣ)² minus (eˣ − e⁻ˣ)²."),
+            (grad_out * y, "You multiplied grad_out by tanh(x) instead of its slope.",
+             "The chain rule needs tanh's derivative, not its value."),
         ], right=grad_out * local)
-    expect_close(got, grad_out * local, what="sigmoid_backward(x, grad_out)")
-    return "Each element of grad_out is scaled by the sigmoid's slope there — at most 1/4."
+    expect_close(got, grad_out * local, what="tanh_backward(x, grad_out)")
+    return ("Each element of grad_out is scaled by tanh's slope there — 1 at 0, and close to "
+            "0 where tanh saturates.")
 
 
 register(Exercise(
     id="2.2",
-    title="The backward pass of the sigmoid",
-    answer_name="sigmoid_backward",
-    checker=_check_sigmoid_backward,
-    hints=_SIGMOID_HINTS,
+    title="The backward pass of tanh",
+    answer_name="tanh_backward",
+    checker=_check_tanh_backward,
+    hints=_TANH_HINTS,
     wrong_answers=[
-        Slip("forgets grad_out", lambda x, g: _sigmoid(x) * (1 - _sigmoid(x)),
-             "local slope σ'(x) only"),
-        Slip("slope in terms of the output", lambda x, g: g * x * (1 - x), "OUTPUT"),
-        Slip("multiplies by σ itself", lambda x, g: g * _sigmoid(x), "instead of its slope"),
+        Slip("forgets grad_out", lambda x, g: 1 - np.tanh(x) ** 2, "local slope tanh'(x) only"),
+        Slip("slope in terms of the output", lambda x, g: g * (1 - x**2), "OUTPUT"),
+        Slip("the sigmoid's slope form",
+             lambda x, g: g * np.tanh(x) * (1 - np.tanh(x)), "the sigmoid's slope"),
+        Slip("a sign slip", lambda x, g: g * (1 + np.tanh(x) ** 2), "a sign is off"),
+        Slip("multiplies by tanh itself", lambda x, g: g * np.tanh(x), "instead of its slope"),
         Slip("a matrix product instead of element-wise",
-             lambda x, g: g @ (_sigmoid(x) * (1 - _sigmoid(x))).T, "wrong shape"),
+             lambda x, g: g @ (1 - np.tanh(x) ** 2).T, "wrong shape"),
         Slip("a list instead of an array",
-             lambda x, g: (g * _sigmoid(x) * (1 - _sigmoid(x))).tolist(), "return a NumPy array"),
+             lambda x, g: (g * (1 - np.tanh(x) ** 2)).tolist(), "return a NumPy array"),
     ],
 ))
 
@@ -220,7 +249,7 @@ def _context_of_2_3():
 
     points, labels = make_spirals(n_per_class=100, noise=0.03, seed=0)
     return {"scratch": scratch, "network_with_a_bug": network_with_a_bug,
-            "check_x": points[:20].astype(np.float64), "check_y": labels[:20]}
+            "check_x": points[::10].astype(np.float64), "check_y": labels[::10]}
 
 
 _BUG_HINTS = [
