@@ -256,7 +256,7 @@ def spread_units(row) -> str:
         distance = bound - high
     else:
         distance = low - bound
-    if high == low:
+    if high - low <= 1e-9 * max(abs(high), abs(low), 1e-300):  # rounding only
         return "same every run" if distance > 0 else f"{distance:.3g}"
     return f"{distance / (high - low):.1f}"
 
