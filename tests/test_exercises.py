@@ -585,3 +585,18 @@ def test_5_3_default_init_loses_the_input_despite_its_biases():
             h = layer(h)
     assert (h ** 2).mean() > 1e-4
     assert h.var(dim=0).mean() < 1e-15
+
+
+def test_an_unreadable_answer_does_not_move_the_hints_on():
+    """A value of the wrong form is explained, but it is not an attempt at the content."""
+    from utils.exercises import reset_hints
+
+    reset_hints("0.1")
+    first = check("0.1", lambda x: "sigma")  # text: unreadable
+    again = check("0.1", lambda x: "sigma")
+    assert first.status == again.status == "wrong"
+    assert first.hint_level == again.hint_level == 1
+    wrong = check("0.1", lambda x: 1 / (1 + np.exp(-x)))  # σ itself: a real attempt
+    assert wrong.hint_level == 1
+    assert check("0.1", lambda x: 1 / (1 + np.exp(-x))).hint_level == 2
+    reset_hints("0.1")

@@ -67,6 +67,12 @@ class Wrong(Exception):
         self.hint = hint
 
 
+class Unreadable(Wrong):
+    """A wrong answer in a form the check cannot read (a text it cannot parse, a value of the
+    wrong type): it is explained like any wrong answer, but it does not count as an attempt,
+    so the hints do not move on to the next, more specific level."""
+
+
 class NotAttempted(Exception):
     """Raised when the learner has not filled in the exercise yet."""
 
@@ -316,7 +322,7 @@ def as_array(value, what="your answer", array=False):
                     hint="NumPy operations on arrays give arrays; a list needs np.array(...), "
                          "and arithmetic on lists does not work element by element.")
     if isinstance(value, (str, bytes, dict, set, bool)) or callable(value):
-        raise Wrong(f"{what} should be a number or an array of numbers, but it is of type "
+        raise Unreadable(f"{what} should be a number or an array of numbers, but it is of type "
                     f"{type(value).__name__}.", got=repr(value)[:80],
                     hint="Return the computed number (a float) or NumPy array itself, "
                          "not text or a function.")
@@ -333,7 +339,7 @@ def as_array(value, what="your answer", array=False):
                     hint="Return the computed value as a float; a huge answer means the "
                          "computation is off by many orders of magnitude.") from None
     except (TypeError, ValueError):
-        raise Wrong(f"{what} should be a number or an array of numbers; could not read "
+        raise Unreadable(f"{what} should be a number or an array of numbers; could not read "
                     f"{type(value).__name__} as numbers.", got=repr(value)[:80],
                     hint="Return a float or a NumPy array of floats (lists of lists must "
                          "all have the same length).") from None
@@ -467,7 +473,10 @@ def check(exercise_id, answer) -> Feedback:
     except NotAttempted as reason:
         return feedback(NOT_ATTEMPTED, message=str(reason))
     except Wrong as wrong:
-        attempts = _WRONG_ATTEMPTS[exercise.id] = _WRONG_ATTEMPTS.get(exercise.id, 0) + 1
+        attempts = _WRONG_ATTEMPTS.get(exercise.id, 0)
+        if not isinstance(wrong, Unreadable):
+            attempts = _WRONG_ATTEMPTS[exercise.id] = attempts + 1
+        attempts = max(attempts, 1)
         levels = _hint_levels(exercise, wrong)
         level = min(attempts, len(levels))
         return feedback(WRONG, message=wrong.message, expected=wrong.expected, got=wrong.got,
@@ -497,5 +506,5 @@ from utils.exercises import (  # noqa: E402, F401
 )
 
 __all__ = ["check", "Feedback", "Exercise", "Slip", "register", "reset_hints", "REGISTRY",
-           "Wrong", "NotAttempted", "call_learner", "expect_close", "expect_number",
+           "Wrong", "Unreadable", "NotAttempted", "call_learner", "expect_close", "expect_number",
            "as_array", "reject_slips", "describe_factor", "is_low_precision"]
