@@ -69,7 +69,8 @@ def _check_linear_backward(linear_backward):
                     "one value per output unit.", expected="shape (3,)",
                     got=f"shape {grad_bias.shape}",
                     hint="b_k enters the output y_nk of every example n: sum grad_out over the "
-                         "batch axis (the examples) only, one value per output unit.")
+                         "batch axis (the examples) only, one value per output unit, and keep "
+                         "no axis of length 1.")
     reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
                               "over the batch; it should be the sum.",
                               "The bias is added to every example, so each example's "
