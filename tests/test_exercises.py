@@ -600,3 +600,26 @@ def test_an_unreadable_answer_does_not_move_the_hints_on():
     assert wrong.hint_level == 1
     assert check("0.1", lambda x: 1 / (1 + np.exp(-x))).hint_level == 2
     reset_hints("0.1")
+
+
+@pytest.mark.parametrize("prediction", [0.5, 1e-3, 1e-12, 0.144 ** 8, 0.25 ** 7])
+def test_a_wrong_prediction_in_3_1_is_not_shown_the_measured_ratio(prediction):
+    """Predict, then measure: a learner who could read the measurement off would just type it."""
+    from utils.exercises import nb03_vanishing_gradients, reset_hints
+
+    measured = nb03_vanishing_gradients.measured_gradient_ratio()
+    feedback = check("3.1", prediction)
+    reset_hints("3.1")
+    assert feedback.status == "wrong"
+    for shown in (f"{measured:.1e}", f"{measured:.2e}", f"{measured:.3g}"):
+        assert shown not in feedback.text(), feedback.text()
+
+
+def test_an_unreadable_layer_name_in_3_3_does_not_move_the_hints_on():
+    from utils.exercises import reset_hints
+
+    reset_hints("3.3")
+    first, second = check("3.3", "layers 5-8"), check("3.3", "hidden5 or hidden6")
+    assert first.status == second.status == "wrong"
+    assert first.hint_level == second.hint_level == 1
+    reset_hints("3.3")

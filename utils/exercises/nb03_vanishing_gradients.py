@@ -11,10 +11,10 @@ import torch
 from utils.exercises import (
     Exercise,
     Slip,
+    Unreadable,
     Wrong,
     as_array,
     call_learner,
-    describe_factor,
     expect_close,
     register,
     reject_slips,
@@ -44,19 +44,23 @@ def _as_prediction(predicted_ratio):
     if hasattr(predicted_ratio, "item") and getattr(predicted_ratio, "ndim", 0) == 0:
         predicted_ratio = predicted_ratio.item()  # a 0-d tensor or NumPy number
     if isinstance(predicted_ratio, bool) or not isinstance(predicted_ratio, (int, float)):
-        raise Wrong(f"predicted_ratio should be one number, got a value of type "
+        raise Unreadable(f"predicted_ratio should be one number, got a value of type "
                     f"{type(predicted_ratio).__name__}.",
                     hint="Compute it from the per-layer factor, e.g. with theory_factor.")
     try:
         value = float(predicted_ratio)
     except OverflowError:
-        raise Wrong("predicted_ratio is an integer too large for a floating-point number: "
+        raise Unreadable("predicted_ratio is an integer too large for a floating-point number: "
                     "the ratio of the two gradient norms is below 1.",
                     got=f"an integer of {len(str(abs(predicted_ratio)))} digits") from None
     if not value > 0 or not math.isfinite(value):
         raise Wrong("A ratio of two gradient norms is a positive, finite number.", got=f"{value}",
                     hint="The ratio is a product of per-layer factors, each a bit above 0.")
     return value
+
+
+#: A wrong prediction is not shown the measured ratio: it could simply be typed in.
+_HIDDEN_MEASUREMENT = "the measured ratio (shown once your prediction is within a factor 3)"
 
 
 def _check_prediction(predicted_ratio):
@@ -94,15 +98,16 @@ def _check_prediction(predicted_ratio):
                      "Multiply by the factor (below 1) at each step; do not divide by it."))
     for value, message, nudge in near:
         if math.isclose(predicted, value, rel_tol=0.05):
-            raise Wrong(message, expected=f"about {measured:.1e} (measured)",
-                        got=f"{predicted:.2e}", hint=nudge)
+            raise Wrong(message, expected=_HIDDEN_MEASUREMENT, got=f"{predicted:.2e}",
+                        hint=nudge)
     if predicted > 1:
         message = ("Your prediction is above 1, but the gradient shrinks on its way to the "
                    "input, so the ratio is below 1.")
     else:
-        message = (f"Your prediction is off by a factor {describe_factor(10 ** abs(off))} "
-                   f"({'too large' if off > 0 else 'too small'}).")
-    raise Wrong(message, expected=f"about {measured:.1e} (measured)", got=f"{predicted:.2e}")
+        orders = max(1, round(abs(off)))
+        message = (f"Your prediction is {'too large' if off > 0 else 'too small'}, by about "
+                   f"{orders} order{'s' if orders > 1 else ''} of magnitude.")
+    raise Wrong(message, expected=_HIDDEN_MEASUREMENT, got=f"{predicted:.2e}")
 
 
 register(Exercise(
@@ -249,14 +254,14 @@ def _layer_number(stuck_layer):
             np.issubdtype(np.asarray(stuck_layer).dtype, np.integer)):
         return int(stuck_layer)
     if not isinstance(stuck_layer, str):
-        raise Wrong(f"stuck_layer should be one layer's name such as 'hidden2' (or its "
+        raise Unreadable(f"stuck_layer should be one layer's name such as 'hidden2' (or its "
                     f"number), got a value of type {type(stuck_layer).__name__}.", hint=example)
     text = stuck_layer.strip().lower()
     if text.startswith("output"):
         raise Wrong("The output layer is not the one: the stuck layer is a hidden layer.")
     match = _ONE_LAYER.match(text)
     if not match:
-        raise Wrong(f"Could not read {stuck_layer!r} as the name of one layer.", hint=example)
+        raise Unreadable(f"Could not read {stuck_layer!r} as the name of one layer.", hint=example)
     return int(match.group(1))
 
 

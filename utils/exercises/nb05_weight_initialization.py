@@ -361,7 +361,7 @@ def _why():
         "D": f"D trains: with 2 hidden ReLU layers Xavier loses only a factor of "
              f"{1 / signal_factor('D'):.0f} in the second moment (1/3, then 1/2); the halving "
              "per layer hurts when it compounds over many layers.",
-        "E": "E trains: Xavier's n·Var(w) = 1 is the right scale for tanh, whose slope is 1 "
+        "E": "E trains: Xavier's n·Var(w) = 1 is a sound scale for tanh, whose slope is 1 "
              "near 0 — the signal is not halved at every layer (only the first layer, "
              f"64 → 128, costs a one-off factor {signal_factor('E'):.2g}).",
         "F": "F trains: in every square 128 × 128 layer, orthogonal weights with gain √2 "
