@@ -276,9 +276,11 @@ def render(rows: list[dict], runs: list[dict], seeds_text: str) -> str:
     failing = [r for r in rows if r["failures"]]
     thin = [r for r in rows if r["thin"] and not r["failures"]]
     with_margin = [r for r in rows if r["kind"]]
+    run_count = max((r["runs"] for r in rows), default=0)
     lines = ["# Claims over seeds", "",
              f"{len(rows)} claims in {len({r['notebook'] for r in rows})} notebooks, "
-             f"{len(runs) or 'logged'} runs (seeds {seeds_text}); "
+             f"up to {run_count} runs of each notebook in the ledger (this call: "
+             f"{len(runs)} runs, seeds {seeds_text}); "
              f"{len(failing)} failing, {len(thin)} with a thin margin "
              f"(factor < {THIN_FACTOR}, fraction < {THIN_FRACTION:.0%}, or < "
              f"{THIN_WINDOW_FRACTION:.0%} of a between-window); "
