@@ -360,7 +360,7 @@ def main(argv=None) -> int:
     elif (args.log_dir / "runs.json").is_file():
         runs = json.loads((args.log_dir / "runs.json").read_text())
     rows = summarise(read_ledger(args.log_dir), runs)
-    report = render(rows, runs, args.seeds)
+    report = render(rows, runs, "as logged" if args.report_only else args.seeds)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(report, encoding="utf-8")
     print("\n".join(report.splitlines()[:5]))
