@@ -216,7 +216,8 @@ def _check_xavier_uniform(my_xavier_uniform):
         raise Wrong("The weights look normally distributed (bell-shaped, with "
                     f"{100 * np.mean(np.abs(got) > bound):.0f}% of them beyond ±{bound:.4f}), "
                     "not uniform.", expected="a flat histogram on [−b, b]",
-                    got=f"kurtosis {kurtosis:.2f} (uniform: 1.8, normal: 3)",
+                    got=f"kurtosis {kurtosis:.2f} (how heavy the tails are: "
+                        "uniform 1.8, normal 3)",
                     hint="Which distribution does the task ask for?")
     slips = [
         ((FAN_IN + FAN_OUT) / FAN_IN,
