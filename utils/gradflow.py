@@ -844,7 +844,8 @@ def _activation_findings(flow):
                  if r.saturated_fraction is not None and r.saturated_fraction > SATURATED_LIMIT]
     if saturated:
         first = saturated[0]
-        others = f" (and {len(saturated) - 1} more layers)" if len(saturated) > 1 else ""
+        more = len(saturated) - 1
+        others = f" (and {more} more layer{'s' if more > 1 else ''})" if more else ""
         findings.append(("saturated", f"Saturation: {100 * first.saturated_fraction:.0f}% of the "
                          f"values of {first.name}{others} sit in the flat parts of the "
                          f"{first.kind}, where its slope is nearly 0. See {FIXES['saturated']}."))
