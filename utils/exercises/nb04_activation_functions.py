@@ -141,6 +141,8 @@ def _barely_alive_example():
 
 
 _DEAD_HINTS = [
+    "Which axis of the array holds the units? What must be true of every entry of a dead "
+    "unit's column?",
     "A unit is a column. Which columns are zero in every row? Reduce along the rows, one "
     "answer per unit, then turn those answers into a share.",
     "fraction = dead units ÷ units, where a unit (a column) is dead if "
