@@ -623,3 +623,15 @@ def test_an_unreadable_layer_name_in_3_3_does_not_move_the_hints_on():
     assert first.status == second.status == "wrong"
     assert first.hint_level == second.hint_level == 1
     reset_hints("3.3")
+
+
+def test_a_demonstration_shows_the_first_hint_and_leaves_the_learners_count_alone():
+    from utils.exercises import reset_hints
+
+    reset_hints("0.1")
+    sigma = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731 — the slip: σ instead of its slope
+    assert check("0.1", sigma).hint_level == 1  # the learner's own first attempt
+    shown = check("0.1", sigma, demonstration=True)
+    assert shown.status == "wrong" and shown.hint_level == 1
+    assert check("0.1", sigma).hint_level == 2  # the demonstration did not count
+    reset_hints("0.1")

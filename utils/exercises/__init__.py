@@ -448,13 +448,18 @@ def expect_number(got, expected, what="your answer", rtol=1e-3, atol=1e-9, hint=
                     hint=hint)
 
 
-def check(exercise_id, answer) -> Feedback:
+def check(exercise_id, answer, demonstration=False) -> Feedback:
     """Check the learner's ``answer`` to exercise ``exercise_id`` and return ``Feedback``.
 
     Never raises because of the learner's answer. An unknown exercise id
     raises ``ValueError`` that lists the known ids. Each wrong answer moves
     the exercise's hint one level up (``reset_hints`` starts again).
+    ``demonstration=True`` (for a notebook showing what a check says) shows
+    the first hint level and records nothing: the learner's own attempts
+    keep their count.
     """
+    if not isinstance(demonstration, bool):
+        raise ValueError(f"demonstration must be True or False, got {demonstration!r}.")
     exercise_id = str(exercise_id)
     if exercise_id not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
@@ -474,7 +479,9 @@ def check(exercise_id, answer) -> Feedback:
         return feedback(NOT_ATTEMPTED, message=str(reason))
     except Wrong as wrong:
         attempts = _WRONG_ATTEMPTS.get(exercise.id, 0)
-        if not isinstance(wrong, Unreadable):
+        if demonstration:
+            attempts = 1
+        elif not isinstance(wrong, Unreadable):
             attempts = _WRONG_ATTEMPTS[exercise.id] = attempts + 1
         attempts = max(attempts, 1)
         levels = _hint_levels(exercise, wrong)

@@ -129,10 +129,10 @@ def _limit_slips(curvatures):
         slips = [
             (2.0 / curvatures.min(), "You used the flattest direction (the smallest "
              "curvature); the steepest one diverges first.", _AVERAGE_NUDGE),
-            (2.0 / curvatures.mean(), "You used an average curvature (the mean); the "
-             "stiffest direction decides, not a typical one.", _AVERAGE_NUDGE),
-            (2.0 / np.median(curvatures), "You used an average curvature (the median); "
-             "the stiffest direction decides, not a typical one.", _AVERAGE_NUDGE),
+            (2.0 / curvatures.mean(), "You used an average curvature (the mean): is a "
+             "typical direction the one that diverges first?", _AVERAGE_NUDGE),
+            (2.0 / np.median(curvatures), "You used an average curvature (the median): "
+             "is a typical direction the one that diverges first?", _AVERAGE_NUDGE),
             (2.0 / curvatures.sum(), "You used the sum of the curvatures; that is too "
              "cautious. Only the largest one decides.", _AVERAGE_NUDGE),
         ]
@@ -146,7 +146,8 @@ def _limit_slips(curvatures):
          "stable one.", "Up to which learning rate does |1 − lr·c| stay below 1?"),
         (2.0 * curvatures.max(), "You multiplied by the curvature instead of dividing.",
          "A stiffer (more curved) direction allows a *smaller* learning rate."),
-        (curvatures.max() / 2.0, "You computed c / 2; the limit is its reciprocal.",
+        (curvatures.max() / 2.0, "You computed c / 2: your limit grows with the "
+         "curvature. Should a stiffer direction allow a larger step?",
          "A stiffer (more curved) direction allows a *smaller* learning rate."),
     ]
 
@@ -274,8 +275,8 @@ def _check_mse_gradient(mse_gradient):
     db = float(db.ravel()[0])
     n = len(y)
     scaled = [
-        (0.5, "Both are half the right size: the factor 2 from differentiating the square is "
-              "missing.", "What is the derivative of u²?"),
+        (0.5, "Both are half the right size: a constant factor from differentiating the "
+              "loss is missing.", "What is the derivative of u²?"),
         (float(n), "Both are n times too large: you summed over the examples instead of "
                    "averaging (divide by n).", "The loss is a mean, not a sum."),
         (n / 2, "Both are n/2 times too large: you dropped the 1/n of the mean and the 2 of "
@@ -305,7 +306,7 @@ register(Exercise(
     wrong_answers=[
         Slip("forgets the factor 2",
              lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y)),
-             "factor 2"),
+             "half the right size"),
         Slip("sums instead of averaging",
              lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y)),
              "n times too large"),

@@ -72,7 +72,7 @@ def _check_linear_backward(linear_backward):
                          "batch axis (the examples) only, one value per output unit, and keep "
                          "no axis of length 1.")
     reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
-                              "over the batch; it should be the sum.",
+                              "over the batch: the 1/N is counted twice.",
                               "The bias is added to every example, so each example's "
                               "gradient adds to it (the loss already averages, through "
                               "grad_out).")],
@@ -105,7 +105,7 @@ register(Exercise(
         Slip("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0)),
              "grad_weight is transposed"),
         Slip("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0)),
-             "should be the sum"),
+             "the 1/N is counted twice"),
         Slip("grad_x with the transposed weight",
              lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)), "shapes do not fit"),
         Slip("element-wise instead of a matrix product",
@@ -164,8 +164,8 @@ def _check_tanh_backward(tanh_backward):
             (grad_out * y * (1 - y), "You used tanh(x)·(1 − tanh(x)): that is the form of "
              "the sigmoid's slope, σ(1 − σ), not tanh's.",
              "Differentiate tanh itself, from its definition with eˣ and e⁻ˣ."),
-            (grad_out * (1 + y**2), "You used 1 + tanh(x)²: a sign is off. The slope of "
-             "tanh is 1 at 0 and falls towards 0 for large |x|.",
+            (grad_out * (1 + y**2), "You used 1 + tanh(x)²: that slope grows with |x|, "
+             "but tanh flattens out for large |x|.",
              "Check the sign in the quotient rule: (eˣ + e⁻ˣ)² minus (eˣ − e⁻ˣ)²."),
             (grad_out * y, "You multiplied grad_out by tanh(x) instead of its slope.",
              "The chain rule needs tanh's derivative, not its value."),
@@ -186,7 +186,7 @@ register(Exercise(
         Slip("slope in terms of the output", lambda x, g: g * (1 - x**2), "OUTPUT"),
         Slip("the sigmoid's slope form",
              lambda x, g: g * np.tanh(x) * (1 - np.tanh(x)), "the sigmoid's slope"),
-        Slip("a sign slip", lambda x, g: g * (1 + np.tanh(x) ** 2), "a sign is off"),
+        Slip("a sign slip", lambda x, g: g * (1 + np.tanh(x) ** 2), "grows with |x|"),
         Slip("multiplies by tanh itself", lambda x, g: g * np.tanh(x), "instead of its slope"),
         Slip("a matrix product instead of element-wise",
              lambda x, g: g @ (1 - np.tanh(x) ** 2).T, "wrong shape"),
