@@ -140,3 +140,12 @@ def test_code_cells_are_ruff_clean():
     result = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise",
                              str(NOTEBOOK_DIR)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", notebook_params())
+def test_code_lines_fit_colab(path):
+    """Colab does not wrap code: every line of every code cell fits in 100 characters."""
+    nb = read_notebook(path)
+    long = [(index, len(line)) for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > 100]
+    assert not long, f"code lines over 100 characters (cell, length): {long}"

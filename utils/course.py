@@ -125,16 +125,26 @@ if "google.colab" in sys.modules:
     import subprocess
 
     if not os.path.isdir("{COLAB_CLONE_DIR}"):
-        subprocess.run(["git", "clone", "--depth", "1", "{REPOSITORY}", "{COLAB_CLONE_DIR}"], check=True)
+        subprocess.run(
+            ["git", "clone", "--depth", "1",
+             "{REPOSITORY}",
+             "{COLAB_CLONE_DIR}"],
+            check=True,
+        )
     if importlib.util.find_spec("utils") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{COLAB_CLONE_DIR}"], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+             "{COLAB_CLONE_DIR}"],
+            check=True,
+        )
     os.chdir("{COLAB_CLONE_DIR}/notebooks")
 
 import utils
 
 if getattr(utils, "COURSE", None) != "vanishing-gradients":
     raise ImportError(
-        f"`import utils` found {{getattr(utils, '__file__', utils)}}, which is not this course's package. "
+        f"`import utils` found {{getattr(utils, '__file__', utils)}}, "
+        "which is not this course's package. "
         "Install the course (`make lab`, or `pip install -e .` in the repository) "
         "or move the other `utils` off the Python path."
     )
