@@ -131,6 +131,20 @@ def array(name, value, ndim=None, dtype=np.float64, finite=True):
     return result
 
 
+def module(name, value, example=""):
+    """``value`` if it is a ``torch.nn.Module`` (a network or layer), else a ValueError.
+
+    ``example`` is added to the message (e.g. ``" (a network)"``).
+    """
+    import torch
+
+    if not isinstance(value, torch.nn.Module):
+        shown = (f"a tensor of shape {tuple(value.shape)}" if torch.is_tensor(value)
+                 else type(value).__name__)
+        raise ValueError(f"{name} must be a torch.nn.Module{example}, got {shown}.")
+    return value
+
+
 def optimizer_for(model, optimizer, also="", purpose="training would change nothing"):
     """Refuse an optimizer that is not a ``torch.optim.Optimizer``, one with a non-finite
     learning rate, or one that holds none of ``model``'s parameters (built for another model).

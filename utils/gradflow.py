@@ -136,12 +136,6 @@ def _describe(value):
     return type(value).__name__
 
 
-def _check_module(model, argument="model"):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"{argument} must be a torch.nn.Module (a network), got "
-                         f"{_describe(model)}.")
-
-
 def _check_optimizer(optimizer, model):
     """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
     checks.optimizer_for(model, optimizer, also=" or None",
@@ -152,12 +146,6 @@ def _check_callable(function, argument, example):
     if not callable(function):
         raise ValueError(f"{argument} must be a function such as {example}, got "
                          f"{_describe(function)}.")
-
-
-def _check_count(value, argument):
-    """A whole number of at least 1 (Python or NumPy integer, not True/False)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{argument} must be a whole number of at least 1, got {value!r}.")
 
 
 def _check_flow(flow, function):
@@ -187,7 +175,7 @@ class GradFlow:
     """
 
     def __init__(self, model, optimizer=None, keep_samples=True):
-        _check_module(model)
+        checks.module("model", model, example=" (a network)")
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__} has no parameters: there are no gradients "
                              "to watch. Pass the whole network, not a parameter-free module.")
@@ -520,9 +508,9 @@ def measure_overhead(model, optimizer, batch, repeats=20, loss_fn=None):
     """
     import time
 
-    _check_module(model)
+    checks.module("model", model, example=" (a network)")
     _check_optimizer(optimizer, model)
-    _check_count(repeats, "repeats")
+    checks.whole_number("repeats", repeats)
     if loss_fn is not None:
         _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
     loss_fn = loss_fn or nn.functional.cross_entropy
@@ -577,7 +565,7 @@ def plot_histograms(flow, step=None, max_layers=8):
     import matplotlib.pyplot as plt
 
     _check_flow(flow, "plot_histograms")
-    _check_count(max_layers, "max_layers")
+    checks.whole_number("max_layers", max_layers)
     layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
     if not layers:
         raise ValueError("No activation samples for this step: create GradFlow(..., "
@@ -617,7 +605,7 @@ def plot_update_ratios(flow, ax=None, max_layers=6):
     import matplotlib.pyplot as plt
 
     _check_flow(flow, "plot_update_ratios")
-    _check_count(max_layers, "max_layers")
+    checks.whole_number("max_layers", max_layers)
     ratios = flow.update_ratios()
     if not ratios:
         raise ValueError("No update ratios recorded: pass optimizer= to GradFlow and call "
@@ -871,7 +859,7 @@ def diagnose(model, data, loss_fn=None):
     the parameters' ``.grad`` and ``requires_grad``, and the global random state.
     The model runs in the mode it is in. Returns a ``Diagnosis``.
     """
-    _check_module(model)
+    checks.module("model", model, example=" (a network)")
     batches = _batches_of(data)
     if loss_fn is not None:
         _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils import checks
+
 
 def _check_shape(shape):
     """``shape`` as a pair of positive ints (fan_out, fan_in), or a helpful ValueError."""
@@ -194,8 +196,7 @@ def apply_init(model, name, gain=None, rng=None):
     initializer = _choose(name)
     if gain is not None:
         _check_gain(gain)
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    checks.module("model", model)
     layers = [module for module in model.modules() if isinstance(module, nn.Linear)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no nn.Linear layer to initialize.")

@@ -178,8 +178,7 @@ class Residual(nn.Module):
 
     def __init__(self, layer: nn.Module):
         super().__init__()
-        if not isinstance(layer, nn.Module):
-            raise ValueError(f"layer must be a torch.nn.Module, got {type(layer).__name__}.")
+        checks.module("layer", layer)
         self.layer = layer
 
     def forward(self, x):
@@ -244,18 +243,13 @@ def make_mlp(in_features, out_features, depth, width=64, activation="relu", init
     return layers
 
 
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-
-
 def linear_layers(model: nn.Module):
     """The model's ``nn.Linear`` layers, input to output."""
-    _check_model(model)
+    checks.module("model", model)
     return [module for module in model.modules() if isinstance(module, nn.Linear)]
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
-    _check_model(model)
+    checks.module("model", model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -31,10 +31,6 @@ DIVERGENCE_NORM = 1e6
 MAX_STEPS = 100_000
 
 
-def _check_positive_finite(name, value):
-    return checks.positive_number(name, value)
-
-
 def _check_steps(steps, name="steps"):
     return checks.whole_number(name, steps, maximum=MAX_STEPS)
 
@@ -60,7 +56,7 @@ def gradient_descent(grad_fn, x0, lr, steps, momentum=0.0, max_norm=DIVERGENCE_N
     limit. ``steps`` is at most ``MAX_STEPS``.
     """
     checks.function("grad_fn", grad_fn)
-    _check_positive_finite("lr", lr)
+    checks.positive_number("lr", lr)
     steps = _check_steps(steps)
     _check_momentum(momentum)
     if not (isinstance(max_norm, numbers.Real) and not isinstance(max_norm, bool)
@@ -258,7 +254,7 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, rng):
     ``"params"``, the parameters ``(w_1, …, w_d, b)`` after the step.
     """
     X, y, _, _ = _check_regression(X, y, None, None)
-    _check_positive_finite("lr", lr)
+    checks.positive_number("lr", lr)
     epochs = _check_steps(epochs, "epochs")
     batch_size = checks.whole_number("batch_size", batch_size)
     if not isinstance(rng, np.random.Generator):

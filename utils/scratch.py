@@ -388,9 +388,7 @@ def torch_gradients(torch_model, x, labels):
     """{"linear1.weight": gradient, ...} from PyTorch autograd, for comparison."""
     import torch
 
-    if not isinstance(torch_model, torch.nn.Module):
-        raise ValueError(f"torch_model must be a torch.nn.Module (e.g. from to_torch), got "
-                         f"{type(torch_model).__name__}.")
+    checks.module("torch_model", torch_model, example=" (e.g. from to_torch)")
     x, labels = _numbers("x", x), _numbers("labels", labels)
     if x.ndim != 2 or labels.shape != (len(x),):
         raise ValueError(f"x must have shape (batch, inputs) and labels shape (batch,), got "

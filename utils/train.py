@@ -66,11 +66,6 @@ def _as_pair(data, name):
     return x, y
 
 
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-
-
 def _check_loss_fn(loss_fn):
     if loss_fn is not None and not callable(loss_fn):
         raise ValueError(f"loss_fn must be a function such as nn.CrossEntropyLoss() or None (the "
@@ -95,7 +90,7 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
     The model is put in eval mode for the evaluation and restored afterwards
     to the mode it was in. ``batch_size`` only limits the memory used.
     """
-    _check_model(model)
+    checks.module("model", model)
     x, y = _as_pair(data, "data")
     _check_loss_fn(loss_fn)
     batch_size = checks.whole_number("batch_size", batch_size)
@@ -161,7 +156,7 @@ def train(model, optimizer, train_data, test_data=None, epochs=10, batch_size=64
         When the loss becomes NaN or infinite: stop and print a message
         (``history.diverged`` is then True), or raise ``TrainingDiverged``.
     """
-    _check_model(model)
+    checks.module("model", model)
     _model_device(model)  # a model without parameters is refused first
     _check_optimizer(optimizer, model)
     checks.one_of("on_divergence", on_divergence, ("stop", "raise"))

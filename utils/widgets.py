@@ -86,10 +86,6 @@ class ExplorerResult:
                 f"final loss {self.final_loss:.4g})")
 
 
-def _check_finite(name, value):
-    checks.finite_number(name, value)
-
-
 def _diverged(trajectory, losses, steps):
     """Stopped early, or a loss that ended non-finite or ``DIVERGENCE_GROWTH`` × above its start.
 
@@ -196,11 +192,11 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
     if not isinstance(function, str):
         raise ValueError(f"function must be a name such as 'quadratic', got {function!r}.")
     test_function = get_function(function)
-    _check_finite("lr", lr)
+    checks.finite_number("lr", lr)
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr!r}.")
-    _check_finite("x0", x0)
-    _check_finite("y0", y0)
+    checks.finite_number("x0", x0)
+    checks.finite_number("y0", y0)
     steps = _check_steps(steps)
     _check_momentum(momentum)
     checks.finite_number("tol", tol, minimum=0)
