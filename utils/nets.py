@@ -173,6 +173,16 @@ class HiddenLayer(nn.Module):
         return self.activation(self.norm(self.linear(x)))
 
 
+class BlockInput(nn.Identity):
+    """Marks the input of a residual block: the start of its identity path.
+
+    It passes its input through unchanged. ``utils.gradflow.GradFlow`` records
+    the gradient that reaches each ``BlockInput`` (layer kind ``"residual"``),
+    so any model that places one at the input of each residual block, built
+    here or by hand, shows the gradient carried by the identity path.
+    """
+
+
 class Residual(nn.Module):
     """``x + layer(x)``: the identity path of a residual network (He et al. 2016)."""
 
