@@ -11,11 +11,17 @@ NumPy numbers are accepted like Python numbers; ``True``/``False`` are not
 numbers here (``steps=True`` is almost always a slip).
 """
 
+from __future__ import annotations
+
 import math
 import numbers
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _show(value):
@@ -24,7 +30,7 @@ def _show(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def whole_number(name, value, minimum=1, maximum=None):
+def whole_number(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """``value`` as an ``int`` in ``[minimum, maximum]``; numpy integers are accepted."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {_show(value)}.")
@@ -36,7 +42,8 @@ def whole_number(name, value, minimum=1, maximum=None):
     return int(value)
 
 
-def finite_number(name, value, minimum=None, maximum=None):
+def finite_number(name: str, value: Any, minimum: float | None = None,
+                  maximum: float | None = None) -> float:
     """``value`` as a finite ``float`` in ``[minimum, maximum]`` (either bound optional)."""
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
             or not math.isfinite(value)):
@@ -48,7 +55,7 @@ def finite_number(name, value, minimum=None, maximum=None):
     return float(value)
 
 
-def positive_number(name, value, maximum=None):
+def positive_number(name: str, value: Any, maximum: float | None = None) -> float:
     """``value`` as a finite ``float`` > 0 (and ≤ ``maximum`` if given)."""
     value = finite_number(name, value, maximum=maximum)
     if value <= 0:
@@ -56,14 +63,14 @@ def positive_number(name, value, maximum=None):
     return value
 
 
-def boolean(name, value):
+def boolean(name: str, value: Any) -> bool:
     """``value`` as a ``bool``: only True or False (NumPy's too) are accepted."""
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {_show(value)}.")
     return bool(value)
 
 
-def one_of(name, value, choices):
+def one_of(name: str, value: Any, choices: Iterable[Hashable]) -> Any:
     """``value`` if it is one of ``choices``, else a ValueError listing them."""
     if isinstance(value, Hashable) and value in choices:
         return value
@@ -71,19 +78,19 @@ def one_of(name, value, choices):
     raise ValueError(f"Unknown {name} {_show(value)}; accepted: {accepted}.")
 
 
-def seed(name, value):
+def seed(name: str, value: Any) -> int:
     """A random seed: a whole number ≥ 0 (as an ``int``)."""
     return whole_number(name, value, minimum=0)
 
 
-def function(name, value):
+def function(name: str, value: Any) -> Callable:
     """``value`` if it can be called, else a ValueError."""
     if not callable(value):
         raise ValueError(f"{name} must be a function, got {_show(value)}.")
     return value
 
 
-def text(name, value, optional=False):
+def text(name: str, value: Any, optional: bool = False) -> str | None:
     """``value`` if it is a string (or None, when ``optional``), else a ValueError."""
     if isinstance(value, str) or (optional and value is None):
         return value
@@ -91,7 +98,7 @@ def text(name, value, optional=False):
     raise ValueError(f"{name} must be {accepted}, got {_show(value)}.")
 
 
-def axes(name, value, optional=False):
+def axes(name: str, value: Any, optional: bool = False) -> Any:
     """``value`` if it is matplotlib axes (or None, when ``optional``), else a ValueError."""
     from matplotlib.axes import Axes
 
@@ -101,7 +108,7 @@ def axes(name, value, optional=False):
                      f"{' or None' if optional else ''}, got {type(value).__name__}.")
 
 
-def interval(name, value):
+def interval(name: str, value: Any) -> tuple[float, float]:
     """``value`` as a pair ``(low, high)`` of finite floats with low < high."""
     pair = array(name, value)
     if pair.shape != (2,) or not pair[0] < pair[1]:
@@ -110,7 +117,8 @@ def interval(name, value):
     return float(pair[0]), float(pair[1])
 
 
-def array(name, value, ndim=None, dtype=np.float64, finite=True):
+def array(name: str, value: Any, ndim: int | None = None, dtype: Any = np.float64,
+          finite: bool = True) -> np.ndarray:
     """``value`` as a NumPy array of ``dtype`` (None: keep its own) with ``ndim``
     dimensions; finite values only, unless ``finite=False``.
 
@@ -131,7 +139,7 @@ def array(name, value, ndim=None, dtype=np.float64, finite=True):
     return result
 
 
-def module(name, value, example=""):
+def module(name: str, value: Any, example: str = "") -> torch.nn.Module:
     """``value`` if it is a ``torch.nn.Module`` (a network or layer), else a ValueError.
 
     ``example`` is added to the message (e.g. ``" (a network)"``).
@@ -145,7 +153,8 @@ def module(name, value, example=""):
     return value
 
 
-def optimizer_for(model, optimizer, also="", purpose="training would change nothing"):
+def optimizer_for(model: torch.nn.Module, optimizer: Any, also: str = "",
+                  purpose: str = "training would change nothing") -> None:
     """Refuse an optimizer that is not a ``torch.optim.Optimizer``, one with a non-finite
     learning rate, or one that holds none of ``model``'s parameters (built for another model).
 
@@ -168,7 +177,7 @@ def optimizer_for(model, optimizer, also="", purpose="training would change noth
                          "torch.optim.SGD(model.parameters(), lr=0.1).")
 
 
-def tensor_pair(name, data, tip=""):
+def tensor_pair(name: str, data: Any, tip: str = "") -> tuple[torch.Tensor, torch.Tensor]:
     """Check that ``data`` is a pair ``(x, y)`` of tensors with one row per example; return it.
 
     A tuple or a list is accepted. ``tip`` is added to the message for non-tensors.

@@ -26,6 +26,7 @@ import math
 import numbers
 import os
 import platform
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def _categorical_claim(statement, value, op, bound):
     print(f"✔ {shown}")
 
 
-def claim(statement: str, value, op: str, bound):
+def claim(statement: str, value: Any, op: str, bound: Any) -> None:
     """Check that ``value op bound`` holds; print it with ✔, or raise with the value.
 
     ``op`` is one of ``<``, ``<=``, ``>``, ``>=``, ``==`` (for counts) or ``between`` (then

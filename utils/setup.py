@@ -59,7 +59,7 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def choose_device(requested=None) -> torch.device:
+def choose_device(requested: str | torch.device | None = None) -> torch.device:
     """Pick the device: ``requested`` or ``COURSE_DEVICE``, else CUDA, MPS, CPU.
 
     A requested device that this machine does not have raises ``ValueError``
@@ -109,7 +109,8 @@ def thread_pools() -> list:
             for pool in threadpool_info()]
 
 
-def setup(seed=None, device=None, quiet=False) -> torch.device:
+def setup(seed: int | None = None, device: str | torch.device | None = None,
+          quiet: bool = False) -> torch.device:
     """Seed everything, pick the device, set the plot style; return the device.
 
     Parameters
