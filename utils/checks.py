@@ -42,6 +42,35 @@ def whole_number(name: str, value: Any, minimum: int = 1, maximum: int | None = 
     return int(value)
 
 
+class NotOneNumber(ValueError):
+    """Raised by ``one_number``; its message says what the value was instead."""
+
+
+def one_number(value: Any) -> float:
+    """A Python, NumPy or one-element torch number as a ``float`` (NaN and ±inf pass through).
+
+    The course's one number coercion (claims and exercise checks use it).
+    Anything else raises ``NotOneNumber`` whose message describes what
+    ``value`` is (e.g. "a tensor of shape (3,)"), for the caller to put in
+    its own sentence. ``True``/``False`` are not numbers here.
+    """
+    if hasattr(value, "numel") and hasattr(value, "item"):  # a torch tensor
+        if value.numel() != 1:
+            raise NotOneNumber(f"a tensor of shape {tuple(value.shape)}")
+        value = value.detach().cpu().item()
+    elif isinstance(value, (np.ndarray, np.generic)):
+        if value.size != 1:
+            raise NotOneNumber(f"an array of shape {value.shape}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise NotOneNumber("None" if value is None else f"{_show(value)} ({type(value).__name__})")
+    try:
+        return float(value)
+    except OverflowError:
+        raise NotOneNumber(f"an integer of {len(str(abs(int(value))))} digits, too large for a "
+                           "floating-point number") from None
+
+
 def finite_number(name: str, value: Any, minimum: float | None = None,
                   maximum: float | None = None) -> float:
     """``value`` as a finite ``float`` in ``[minimum, maximum]`` (either bound optional)."""

@@ -23,12 +23,13 @@ Nothing is written when the variable is unset.
 
 import json
 import math
-import numbers
 import os
 import platform
 from typing import Any
 
 import numpy as np
+
+from utils import checks
 
 OPERATORS = {
     "<": lambda value, bound: value < bound,
@@ -54,20 +55,10 @@ LOG_VARIABLE = "COURSE_CLAIMS_LOG"
 
 def _as_number(value, what):
     """Turn a Python, NumPy or one-element torch number into a float."""
-    if hasattr(value, "numel") and hasattr(value, "item"):  # a torch tensor
-        if value.numel() != 1:
-            raise TypeError(f"claim: {what} must be a single number, got a tensor of shape "
-                            f"{tuple(value.shape)}.")
-        value = value.item()
-    elif isinstance(value, (np.ndarray, np.generic)):
-        if value.size != 1:
-            raise TypeError(f"claim: {what} must be a single number, got an array of shape "
-                            f"{value.shape}.")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"claim: {what} must be a single number, got {value!r} "
-                        f"({type(value).__name__}).")
-    return float(value)
+    try:
+        return checks.one_number(value)
+    except checks.NotOneNumber as error:
+        raise TypeError(f"claim: {what} must be a single number, got {error}.") from None
 
 
 def _format(number, digits=3):
