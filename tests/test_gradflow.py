@@ -24,8 +24,8 @@ def net(**kwargs):
     return make_mlp(16, 4, **arguments)
 
 
-def run(model, batch, optimizer=None, steps=1):
-    with gradflow.GradFlow(model, optimizer=optimizer) as flow:
+def run(model, batch, optimizer=None, steps=1, keep_samples=False):
+    with gradflow.GradFlow(model, optimizer=optimizer, keep_samples=keep_samples) as flow:
         for _ in range(steps):
             if optimizer is not None:
                 optimizer.zero_grad()
@@ -82,7 +82,7 @@ def test_hooks_are_removed_even_after_an_error(batch):
 def test_sigmoid_net_vanishes_and_relu_he_net_does_not(batch):
     sigmoid = gradflow.diagnose(net(depth=10, activation="sigmoid", init="glorot_standard"), batch)
     assert sigmoid.conditions == ["vanishing"] and sigmoid.gradient_ratio < 1e-5
-    assert "notebooks 04" in repr(sigmoid)
+    assert "notebooks 04 (Activation functions)" in repr(sigmoid)
     healthy = gradflow.diagnose(net(depth=10), batch)
     assert healthy.healthy and "no problem found" in repr(healthy)
 
@@ -90,7 +90,7 @@ def test_sigmoid_net_vanishes_and_relu_he_net_does_not(batch):
 def test_large_init_explodes(batch):
     result = gradflow.diagnose(net(depth=10, init="normal", init_std=1.0), batch)
     assert "exploding" in result.conditions and result.gradient_ratio > 1e3
-    assert "10 (gradient clipping)" in repr(result)
+    assert "10 (Exploding gradients and clipping)" in repr(result)
 
 
 def test_large_tanh_init_saturates(batch):
@@ -139,7 +139,7 @@ def test_recurrent_layers_are_read():
 def test_hidden_state_gradients_vanish_back_through_time():
     torch.manual_seed(0)
     rnn = nn.RNN(3, 16, batch_first=True)
-    norms = gradflow.hidden_state_gradients(rnn, torch.randn(8, 40, 3), lambda h: h.sum())
+    norms = gradflow.hidden_state_gradients(rnn, torch.randn(8, 40, 3), lambda h: h.sum()).hidden
     assert len(norms) == 40
     assert norms[0] < 1e-3 * norms[-1]
 
@@ -148,12 +148,13 @@ def test_hidden_state_gradients_of_an_lstm_time_first():
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 8)
     norms = gradflow.hidden_state_gradients(lstm, torch.randn(10, 4, 3), lambda h: h.sum())
-    assert len(norms) == 10 and norms[-1] > 0
+    assert len(norms.hidden) == len(norms.cell) == 10 and norms.hidden[-1] > 0
 
 
 def test_figures(batch):
     model = net(depth=4)
-    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=2)
+    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=2,
+               keep_samples=True)
     fig, ax = plt.subplots()
     gradflow.plot_gradient_norms(flow, ax, label="he")
     assert len(ax.lines) == 1 and ax.get_yscale() == "log"
@@ -304,8 +305,9 @@ def count_samples(flow):
 def test_samples_are_kept_for_the_latest_steps_only(batch):
     model = net(depth=4)
     layers = len(run(model, batch).layers())
-    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=50)
-    assert len(flow.steps) == 50 and count_samples(flow) <= 2 * 2 * layers
+    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=50,
+               keep_samples=True)
+    assert len(flow.steps) == 50 and 0 < count_samples(flow) <= 2 * 2 * layers
     assert len(flow.update_ratios()["output"]) == 50  # statistics of every step stay
     everything = gradflow.GradFlow(model, keep_samples="all")
     with everything:
@@ -316,7 +318,7 @@ def test_samples_are_kept_for_the_latest_steps_only(batch):
 
 def test_an_evaluation_pass_keeps_the_samples_of_the_step_with_gradients(batch):
     model = net(depth=3)
-    with gradflow.GradFlow(model) as flow:
+    with gradflow.GradFlow(model, keep_samples=True) as flow:
         for _ in range(3):
             F.cross_entropy(model(batch[0]), batch[1]).backward()
         with torch.no_grad():
@@ -324,6 +326,14 @@ def test_an_evaluation_pass_keeps_the_samples_of_the_step_with_gradients(batch):
             model(batch[0])
     assert all(r.gradient_sample is not None for r in flow.layers(kind="activations"))
     plt.close(gradflow.plot_histograms(flow))
+
+
+def test_no_samples_are_kept_by_default(batch):
+    model = net(depth=3)
+    flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=3)
+    assert count_samples(flow) == 0
+    with pytest.raises(ValueError, match="keep_samples=True"):
+        gradflow.plot_histograms(flow)
 
 
 def test_an_empty_batch_is_skipped_not_a_crash(batch):
@@ -413,7 +423,7 @@ def test_hidden_state_gradients_match_retained_gradients(layer_type):
     """The reference: keep the gradient of every hidden state of a step-by-step run."""
     torch.manual_seed(0)
     rnn, inputs = layer_type(3, 6, num_layers=2, batch_first=True), torch.randn(2, 9, 3)
-    norms = gradflow.hidden_state_gradients(rnn, inputs, lambda h: h.pow(2).sum())
+    norms = gradflow.hidden_state_gradients(rnn, inputs, lambda h: h.pow(2).sum()).hidden
     state, kept = None, []
     for x_t in inputs.unbind(dim=1):
         _, state = rnn(x_t[:, None], state)
@@ -428,7 +438,7 @@ def test_hidden_state_gradients_of_a_frozen_layer():
     torch.manual_seed(0)
     rnn = nn.RNN(3, 4).requires_grad_(False)
     norms = gradflow.hidden_state_gradients(rnn, torch.randn(6, 2, 3), lambda h: h.sum())
-    assert len(norms) == 6 and norms[-1] > 0
+    assert len(norms.hidden) == 6 and norms.hidden[-1] > 0 and norms.cell is None
 
 
 # --- bad arguments name the argument ------------------------------------------------------

@@ -1,62 +1,75 @@
 """Gradient health: what flows through each layer of a network, forward and back.
 
-``GradFlow`` attaches hooks to any ``nn.Module`` and records, for every layer
-it can read, on every forward and backward pass:
+``GradFlow`` attaches hooks to any ``nn.Module`` and records, for every layer it
+can read, on every forward and backward pass, one ``LayerRecord``. What it reads
+is one table, ``KINDS``: each ``LayerKind`` names the module classes it finds,
+its family and how to read its weight (and bias). The families:
 
-- for layers with weights (Linear, Conv1d/2d/3d, RNN, LSTM, GRU): the norm of
-  the gradient of the layer's weight (for recurrent layers, the hidden-to-hidden
-  weight) and of its output, and — when an optimizer is watched — the
-  update-to-data ratio ‖Δw‖/‖w‖ of each step. For recurrent layers the output
-  gradient is the gradient reaching everything the layer returns (the output
-  sequence and the final state h_n, plus c_n for an LSTM), so a classifier that
-  reads ``h_n`` is measured too; ``state_grad_norm`` is the part reaching the
-  final state and ``time_grad_norms`` the norm of the gradient reaching the
-  output sequence at each time step from above. The gradient that flows back
-  *through time* inside the recurrence, ∂L/∂h_t, is measured by
-  ``hidden_state_gradients``;
-- for activation modules (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, SELU):
-  the mean and standard deviation of the activations, the fraction of
-  saturated values (sigmoid and tanh in their flat parts) and the fraction of
-  dead units (ReLU units that are zero for every example seen since the flow
-  started, over all batches).
+- ``"weights"``: Linear, Conv (1-3d, transposed too), RNN / LSTM / GRU (every layer
+  of a stacked one, named ``rnn.l0``, ``rnn.l1``, …; a one-layer one keeps its own
+  name) and RNNCell / LSTMCell / GRUCell. Recorded: ‖∂L/∂W‖ and ‖W‖ (recurrent
+  layers and cells: the hidden-to-hidden weight W_hh, the forward direction), the
+  gradient reaching the layer's output ‖∂L/∂z‖, and with ``optimizer=`` the update
+  ratio ‖ΔW‖/‖W‖ of each step. A recurrent layer's output gradient is the gradient
+  reaching everything it returns (the output sequence and h_n, plus c_n for an
+  LSTM; a lower layer of a stack: only its own slice of h_n/c_n, in
+  ``state_grad_norm``); ``time_grad_norms`` holds ‖∂L/∂h_t‖ per time step from
+  above (a cell: per call, i.e. per time step, through time). The gradient that
+  flows back *through time* inside ``nn.RNN``/``nn.LSTM``, ∂L/∂h_t and ∂L/∂c_t, is
+  measured by ``hidden_state_gradients``.
+- ``"norms"``: BatchNorm, LayerNorm, GroupNorm. The statistics of the values going
+  in (``input_mean``, ``input_std``) and coming out (``act_mean``, ``act_std``), the
+  gradients of γ (``weight_grad_norm``) and β (``bias_grad_norm``) and ‖∂L/∂z‖.
+- ``"residual"``: ``utils.nets.BlockInput``, the marker at the input of a residual
+  block. ‖∂L/∂x‖ at the block's input (carried by the identity path and the block)
+  and the signal's mean and spread there.
+- ``"activations"``: the modules of ``utils.nets.ACTIVATIONS`` (sigmoid, tanh, ReLU,
+  leaky ReLU, ELU, GELU, SELU) under the same names. The mean and standard
+  deviation of the activations, the share of saturated values (sigmoid and tanh in
+  their flat parts, ``saturated_share``) and the share of dead units (ReLU units
+  that are zero for every example seen since the flow started, ``dead_share``).
+
+The statistics are pure functions of the values (``moments``, ``saturated_share``,
+``never_active``, ``dead_share``): a notebook can show them as the definitions.
 
 Each forward pass of the whole model starts a new "step"; ``flow.layers()`` shows
 the last step that has gradients, with the layers in the order the forward pass
 first reached them (the data's path, not the order the model declares them). A
-module used twice in one forward pass (one activation module shared by several
-layers) is recorded as one layer: give each layer its own module. Samples of
-the values (for histograms) are kept only for the most recent steps, so memory
-stays bounded over a long run (see ``keep_samples``). Use it as a context
-manager; every hook it added is removed on exit::
+module used several times in one forward pass (one Linear applied twice, a cell
+unrolled over time) is one record: its output gradient is the norm of the
+gradient reaching all of its outputs together, its activation statistics cover
+every call. ``flow.series(field)`` gives one field over the steps and
+``flow.output_grad_norms()`` one step's ‖∂L/∂z‖ per layer. Samples of the values
+(for histograms) are kept only with ``keep_samples=True``. Use it as a context
+manager; every hook it added is removed on exit, even after an error::
 
     with GradFlow(model) as flow:
         loss_fn(model(x), y).backward()
     flow.layers()            # the last step's statistics, input to output
-    plot_gradient_norms(flow)
+    flow.output_grad_norms() # {layer: ‖∂L/∂z‖}
 
-``diagnose(model, (x, y))`` runs a few batches and names what it sees
-(vanishing, exploding, saturated, dead units, inputs that are not finite) in
-plain words, with the notebook that teaches the fix; it leaves the model as it
-found it. Activations computed with functions (e.g. ``torch.sigmoid`` inside
-``forward``) are invisible to hooks: use modules.
+Recording neither changes the model's outputs nor draws from torch's global
+random state. Activations computed with functions (``F.relu`` inside
+``forward``) are invisible to hooks: use modules. The diagnosis lives in
+``utils.diagnosis`` and the figures in ``utils.plots``; ``diagnose``,
+``plot_histograms``, ``plot_update_ratios`` and ``plot_gradient_norms`` can still
+be imported from here.
 """
+
+from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from utils import checks
+from utils.nets import ACTIVATIONS, BlockInput
 
-WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNN, nn.LSTM, nn.GRU)
-RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
-WEIGHT_KINDS = ("linear", "conv", "rnn", "lstm", "gru")
-ACTIVATION_KINDS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu",
-                    nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SELU: "selu"}
-#: What ``GradFlow.layers(kind=...)`` accepts besides None.
-LAYER_FILTERS = ("weights", "activations") + WEIGHT_KINDS + tuple(ACTIVATION_KINDS.values())
 #: A sigmoid or tanh output this close to its bounds is "saturated": its slope is
 #: below about 6% of the maximum (|tanh| > 0.97: 1 − 0.97² ≈ 0.059; sigmoid outside
 #: [0.015, 0.985]: 0.015 · 0.985 ≈ 0.059 · 1/4).
@@ -72,56 +85,239 @@ SAMPLE_SIZE = 2000  # values kept per layer and step for histograms
 UPDATE_RATIO_RULE_OF_THUMB = 1e-3
 
 
-@dataclass
-class LayerRecord:
-    """Statistics of one layer at one step; fields that do not apply are None."""
-
-    name: str
-    kind: str
-    act_mean: float = None
-    act_std: float = None
-    saturated_fraction: float = None
-    dead_fraction: float = None
-    output_grad_norm: float = None
-    weight_grad_norm: float = None
-    weight_norm: float = None
-    update_ratio: float = None
-    time_grad_norms: list = None
-    state_grad_norm: float = None  # recurrent layers: the gradient reaching h_n (and c_n)
-    activation_sample: torch.Tensor = None
-    gradient_sample: torch.Tensor = None
-    grad_parts: dict = field(default=None, repr=False)  # recurrent: norm of each output's part
+# --- the statistics, as pure functions ----------------------------------------------------
 
 
-@dataclass
-class _Step:
-    records: dict = field(default_factory=dict)
-
-
-def _kind_of(module):
-    for layer_type in (nn.LSTM, nn.GRU, nn.RNN):
-        if isinstance(module, layer_type):
-            return layer_type.__name__.lower()
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        return "conv"
-    if isinstance(module, nn.Linear):
-        return "linear"
-    return ACTIVATION_KINDS.get(type(module))
-
-
-def _high_precision(tensor):
+def _high_precision(tensor: torch.Tensor) -> torch.Tensor:
     """The tensor, detached, in float64 (float32 on Apple's MPS, which has no float64):
     squaring the values of a vanishing gradient, about 1e-25 in size, in float32 would
     underflow to 0, and exploding activations overflow float32."""
     return tensor.detach().to(torch.float32 if tensor.device.type == "mps" else torch.float64)
 
 
-def _norm(tensor):
+def _norm(tensor: torch.Tensor) -> float:
     """The L2 norm as a Python float, computed in high precision."""
     return _high_precision(tensor).norm().item()
 
 
-def _sample(tensor, generator):
+def moments(values: torch.Tensor) -> tuple[float, float]:
+    """The mean and the standard deviation (n − 1 in the denominator; 0 for one value) of
+    all the values of a non-empty tensor, computed in float64."""
+    high = _high_precision(values)
+    return high.mean().item(), (high.std().item() if high.numel() > 1 else 0.0)
+
+
+def saturated_share(values: torch.Tensor, kind: str) -> float | None:
+    """The share of the outputs ``values`` of a sigmoid or tanh that sit in its flat parts.
+
+    tanh: |a| > 1 − ``TANH_MARGIN`` (0.97); sigmoid: a < ``SIGMOID_MARGIN`` (0.015) or
+    a > 1 − 0.015. In both the slope is below about 6% of its maximum. None for any other
+    ``kind`` (an activation name of ``utils.nets.ACTIVATIONS``): it has no flat part.
+    """
+    if kind == "tanh":
+        flat = values.abs() > 1 - TANH_MARGIN
+    elif kind == "sigmoid":
+        flat = (values < SIGMOID_MARGIN) | (values > 1 - SIGMOID_MARGIN)
+    else:
+        return None
+    return flat.float().mean().item()
+
+
+def never_active(values: torch.Tensor) -> torch.Tensor:
+    """One flag per unit: True where the unit's output is ≤ 0 for every example of the batch.
+
+    ``values`` has the examples along dimension 0 (batch, units…); every other position
+    (a feature, a channel at a pixel) is one unit. A 1-D tensor is one example.
+    """
+    units = values.reshape(values.shape[0], -1) if values.dim() > 1 else values[None]
+    return (units <= 0).all(dim=0)
+
+
+def dead_share(values: torch.Tensor, dead_before: torch.Tensor | None = None) -> float:
+    """The share of ReLU units that are zero for every example in ``values`` (and, when
+    ``dead_before`` gives the flags of ``never_active`` over earlier batches, in those too).
+    A dead unit passes no gradient back through itself."""
+    dead = never_active(values)
+    if dead_before is not None and dead_before.shape == dead.shape:
+        dead = dead & dead_before
+    return dead.float().mean().item()
+
+
+# --- the registry of layer kinds ----------------------------------------------------------
+
+
+def _own_weight(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return getattr(module, "weight", None)
+
+
+def _own_bias(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return getattr(module, "bias", None)
+
+
+def _recurrent_weight(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return getattr(module, f"weight_hh_l{layer}")
+
+
+def _recurrent_bias(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return getattr(module, f"bias_hh_l{layer}", None)
+
+
+def _cell_weight(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return module.weight_hh
+
+
+def _cell_bias(module: nn.Module, layer: int) -> torch.Tensor | None:
+    return module.bias_hh
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """One kind of layer GradFlow reads: how to find it and how to read its weights.
+
+    ``family`` is one of ``FAMILIES``; ``types`` the module classes (an instance of
+    any of them is this kind); ``weight(module, layer)`` and ``bias(module, layer)``
+    return the tensor whose gradient is recorded (``layer`` numbers the layers of a
+    stacked recurrent module, 0 otherwise), or None.
+    """
+
+    name: str
+    family: str
+    types: tuple[type, ...]
+    weight: Callable[[nn.Module, int], torch.Tensor | None] | None = None
+    bias: Callable[[nn.Module, int], torch.Tensor | None] | None = None
+
+
+def _activation_classes() -> dict[str, type]:
+    """{name: module class} for every activation of ``utils.nets.ACTIVATIONS`` but identity
+    (an entry is a table row with ``.module``, a module class, or a function returning one)."""
+    classes = {}
+    for name, entry in ACTIVATIONS.items():
+        if name == "identity":
+            continue
+        if hasattr(entry, "module"):
+            classes[name] = entry.module
+        else:
+            classes[name] = entry if isinstance(entry, type) else type(entry())
+    return classes
+
+
+FAMILIES = ("weights", "norms", "residual", "activations")
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+         nn.ConvTranspose3d)
+#: Every kind GradFlow reads, looked up in this order (the first that matches wins).
+KINDS = (
+    LayerKind("linear", "weights", (nn.Linear,), _own_weight),
+    LayerKind("conv", "weights", _CONV, _own_weight),
+    LayerKind("rnn", "weights", (nn.RNN,), _recurrent_weight),
+    LayerKind("lstm", "weights", (nn.LSTM,), _recurrent_weight),
+    LayerKind("gru", "weights", (nn.GRU,), _recurrent_weight),
+    LayerKind("rnn_cell", "weights", (nn.RNNCell,), _cell_weight),
+    LayerKind("lstm_cell", "weights", (nn.LSTMCell,), _cell_weight),
+    LayerKind("gru_cell", "weights", (nn.GRUCell,), _cell_weight),
+    LayerKind("batch_norm", "norms", (nn.modules.batchnorm._BatchNorm,), _own_weight, _own_bias),
+    LayerKind("layer_norm", "norms", (nn.LayerNorm,), _own_weight, _own_bias),
+    LayerKind("group_norm", "norms", (nn.GroupNorm,), _own_weight, _own_bias),
+    LayerKind("residual", "residual", (BlockInput,)),
+    *(LayerKind(name, "activations", (cls,)) for name, cls in _activation_classes().items()),
+)
+KIND_NAMES = tuple(kind.name for kind in KINDS)
+RECURRENT_KINDS = ("rnn", "lstm", "gru")
+CELL_KINDS = ("rnn_cell", "lstm_cell", "gru_cell")
+#: What ``GradFlow.layers(kind=...)`` accepts besides None: a family or a kind.
+LAYER_FILTERS = FAMILIES + KIND_NAMES
+#: Kept for older code: the kind names of two families.
+WEIGHT_KINDS = tuple(k.name for k in KINDS if k.family == "weights")
+ACTIVATION_KINDS = {k.types[0]: k.name for k in KINDS if k.family == "activations"}
+RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
+
+
+def kind_of(module: nn.Module) -> LayerKind | None:
+    """The ``LayerKind`` of a module, or None when GradFlow does not read it."""
+    for kind in KINDS:
+        if isinstance(module, kind.types):
+            return kind
+    return None
+
+
+def family_of(kind_name: str) -> str:
+    """The family (one of ``FAMILIES``) of a kind name such as ``"lstm"``."""
+    for kind in KINDS:
+        if kind.name == kind_name:
+            return kind.family
+    raise ValueError(f"kind must be one of {', '.join(KIND_NAMES)}; got {kind_name!r}.")
+
+
+@dataclass
+class LayerRecord:
+    """Statistics of one layer at one step; fields that do not apply are None."""
+
+    name: str
+    kind: str
+    act_mean: float | None = None  # of the layer's outputs (activations, norms, residual)
+    act_std: float | None = None
+    saturated_fraction: float | None = None
+    dead_fraction: float | None = None
+    output_grad_norm: float | None = None  # ‖∂L/∂z‖, z = everything the layer returns
+    weight_grad_norm: float | None = None  # ‖∂L/∂W‖ (norms: γ)
+    weight_norm: float | None = None
+    update_ratio: float | None = None  # ‖ΔW‖/‖W‖ at this step's optimizer step
+    time_grad_norms: list[float | None] | None = None
+    state_grad_norm: float | None = None  # recurrent layers: the gradient reaching h_n (and c_n)
+    input_mean: float | None = None  # norms: the values going in
+    input_std: float | None = None
+    bias_grad_norm: float | None = None  # norms: ‖∂L/∂β‖
+    sublayer: int | None = None  # the layer's number inside a stacked recurrent module
+    activation_sample: torch.Tensor | None = None
+    gradient_sample: torch.Tensor | None = None
+    grad_parts: dict[str, float] | None = field(default=None, repr=False)
+    # running sums over the calls of a module used several times in one step
+    _calls: int = field(default=0, repr=False, compare=False)
+    _count: int = field(default=0, repr=False, compare=False)
+    _sum_sq_dev: float = field(default=0.0, repr=False, compare=False)
+    _saturated: float = field(default=0.0, repr=False, compare=False)
+    _output_sq: float = field(default=0.0, repr=False, compare=False)
+
+    @property
+    def family(self) -> str:
+        """The family of this record's kind: weights, norms, residual or activations."""
+        return family_of(self.kind)
+
+    def _add_moments(self, values: torch.Tensor) -> None:
+        """Fold one call's values into act_mean / act_std (Chan et al.'s pairwise update)."""
+        high = _high_precision(values).reshape(-1)
+        n, mean = high.numel(), high.mean().item()
+        sum_sq_dev = (high - mean).pow(2).sum().item()
+        if self._count:
+            total = self._count + n
+            delta = mean - self.act_mean
+            sum_sq_dev += self._sum_sq_dev + delta * delta * self._count * n / total
+            mean = self.act_mean + delta * n / total
+            n = total
+        self._count, self._sum_sq_dev, self.act_mean = n, sum_sq_dev, mean
+        self.act_std = math.sqrt(sum_sq_dev / (n - 1)) if n > 1 else 0.0
+
+    def _add_output_gradient(self, norm: float) -> None:
+        self._output_sq += norm * norm
+        self.output_grad_norm = math.sqrt(self._output_sq)
+
+
+@dataclass
+class _Step:
+    records: dict[str, LayerRecord] = field(default_factory=dict)
+
+
+@dataclass
+class _Tracked:
+    """One weight GradFlow follows: its record's name and kind, the tensors, the sublayer."""
+
+    name: str
+    kind: str
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    sublayer: int | None
+
+
+def _sample(tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flat = tensor.detach().reshape(-1).float()
     if flat.numel() > SAMPLE_SIZE:
         index = torch.randint(flat.numel(), (SAMPLE_SIZE,), generator=generator)
@@ -129,29 +325,34 @@ def _sample(tensor, generator):
     return flat.cpu()
 
 
-def _describe(value):
+def _describe(value: Any) -> str:
     """A short description of a value for error messages: a tensor's shape, else its type."""
     if torch.is_tensor(value):
         return f"a tensor of shape {tuple(value.shape)}"
     return type(value).__name__
 
 
-def _check_optimizer(optimizer, model):
+def _check_optimizer(optimizer: Any, model: nn.Module) -> None:
     """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
     checks.optimizer_for(model, optimizer, also=" or None",
                          purpose="its update ratios would not be this model's")
 
 
-def _check_callable(function, argument, example):
+def _check_callable(function: Any, argument: str, example: str) -> None:
     if not callable(function):
         raise ValueError(f"{argument} must be a function such as {example}, got "
                          f"{_describe(function)}.")
 
 
-def _check_flow(flow, function):
+def _check_flow(flow: Any, function: str) -> None:
     if not isinstance(flow, GradFlow):
         raise ValueError(f"{function} needs the GradFlow object of a run (with GradFlow(model) "
                          f"as flow: ...), got {_describe(flow)}.")
+
+
+def _stack_size(module: nn.Module, kind: LayerKind) -> int:
+    """How many layers a module holds: ``num_layers`` of a recurrent module, else 1."""
+    return module.num_layers if kind.name in RECURRENT_KINDS else 1
 
 
 class GradFlow:
@@ -160,21 +361,21 @@ class GradFlow:
     Parameters
     ----------
     model : nn.Module
-        Any module with parameters; the layers of the types above are read.
-    optimizer : torch.optim.Optimizer, optional
-        If given, the update-to-data ratio of every weight is recorded at
-        each ``optimizer.step()``. It must hold parameters of ``model``.
-    keep_samples : True, False or "all"
-        Keep up to 2,000 activation and gradient values per layer (for
-        histograms). ``True`` (the default) keeps them only for the most
-        recent step and the most recent step with gradients (what ``layers()``
-        and ``plot_histograms`` show); older steps keep their statistics and
-        drop their samples, so memory stays bounded however long the run.
-        ``"all"`` keeps the samples of every step (memory grows with the
-        number of steps); ``False`` keeps none.
+        Any module with parameters; the layers of the kinds in ``KINDS`` are read.
+    optimizer : torch.optim.Optimizer or None
+        If given, the update-to-data ratio of every recorded weight is recorded at
+        each ``optimizer.step()``. It must hold parameters of ``model``; an optimizer
+        written from scratch as a ``torch.optim.Optimizer`` subclass works too.
+    keep_samples : bool or "all"
+        ``False`` (the default) keeps only statistics. ``True`` also keeps up to
+        2,000 activation and gradient values per layer (for ``plot_histograms``),
+        for the most recent step and the most recent step with gradients only, so
+        memory stays bounded however long the run; ``"all"`` keeps the samples of
+        every step (memory grows with the number of steps).
     """
 
-    def __init__(self, model, optimizer=None, keep_samples=True):
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 keep_samples: bool | str = False) -> None:
         checks.module("model", model, example=" (a network)")
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__} has no parameters: there are no gradients "
@@ -188,14 +389,17 @@ class GradFlow:
         self.model = model
         self.optimizer = optimizer
         self.keep_samples = keep_samples
-        self.watched = [(name or type(model).__name__, module)
-                        for name, module in model.named_modules() if _kind_of(module)]
+        #: (name, module) of every module GradFlow reads, in declaration order.
+        self.watched: list[tuple[str, nn.Module]] = [
+            (name or type(model).__name__, module)
+            for name, module in model.named_modules() if kind_of(module)]
         if not self.watched:
-            readable = sorted({t.__name__ for t in WEIGHT_LAYERS} |
-                              {t.__name__ for t in ACTIVATION_KINDS})
+            readable = sorted({t.__name__ for kind in KINDS for t in kind.types})
             raise ValueError(f"GradFlow cannot read any layer of {type(model).__name__}: it "
                              f"reads {', '.join(readable)}.")
-        self.steps = []
+        self._tracked = [tracked for name, module in self.watched
+                         for tracked in self._tracked_weights(name, module)]
+        self.steps: list[_Step] = []
         self._handles = []
         self._snapshots = {}
         self._generator = torch.Generator().manual_seed(0)
@@ -204,46 +408,54 @@ class GradFlow:
         self._last_gradient_step = None  # index of the latest step that received gradients
         self._steps_with_samples = set()
 
+    @staticmethod
+    def _tracked_weights(name: str, module: nn.Module) -> list[_Tracked]:
+        """The weights of one module to follow: one per layer of a stacked recurrent module."""
+        kind = kind_of(module)
+        if kind.weight is None:
+            return []
+        size = _stack_size(module, kind)
+        return [_Tracked(name if size == 1 else f"{name}.l{layer}", kind.name,
+                         kind.weight(module, layer),
+                         kind.bias(module, layer) if kind.bias is not None else None,
+                         None if size == 1 else layer)
+                for layer in range(size)]
+
     # --- hooks ---------------------------------------------------------------------
 
-    def __enter__(self):
+    def __enter__(self) -> GradFlow:
         if self._handles:
             raise RuntimeError("This GradFlow is already watching the model; use it in one "
                                "`with` block at a time.")
         self._handles.append(self.model.register_forward_pre_hook(self._start_step))
         for name, module in self.watched:
             self._handles.append(module.register_forward_hook(self._forward_hook(name, module)))
-            weight = self._weight_of(module) if _kind_of(module) in WEIGHT_KINDS else None
-            if weight is not None and weight.requires_grad:  # frozen weights get no gradient
-                self._handles.append(weight.register_post_accumulate_grad_hook(
-                    self._weight_grad_hook(name, _kind_of(module))))
+        for tracked in self._tracked:
+            for tensor, field_name in ((tracked.weight, "weight"), (tracked.bias, "bias")):
+                if tensor is not None and tensor.requires_grad:  # frozen: no gradient
+                    self._handles.append(tensor.register_post_accumulate_grad_hook(
+                        self._parameter_grad_hook(tracked, field_name)))
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         self.close()
         return False
 
-    def close(self):
+    def close(self) -> None:
         """Remove every hook this object added (also done on leaving ``with``)."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
 
-    @staticmethod
-    def _weight_of(module):
-        if isinstance(module, RECURRENT_LAYERS):
-            return module.weight_hh_l0
-        return module.weight
-
-    def _start_step(self, module, inputs):
+    def _start_step(self, module: nn.Module, inputs: tuple) -> None:
         self.steps.append(_Step())
         if self.keep_samples is True:
             self._drop_old_samples()
 
-    def _drop_old_samples(self):
+    def _drop_old_samples(self) -> None:
         """Forget the samples of every step but the newest and the latest with gradients."""
         keep = {len(self.steps) - 1, self._last_gradient_step}
         for index in self._steps_with_samples - keep:
@@ -251,96 +463,131 @@ class GradFlow:
                 record.activation_sample = record.gradient_sample = None
         self._steps_with_samples &= keep
 
-    def _record(self, name, kind):
+    def _record(self, name: str, kind: str, sublayer: int | None = None) -> LayerRecord:
         if not self.steps:
             self.steps.append(_Step())
         step = self.steps[-1]
         if name not in step.records:
-            step.records[name] = LayerRecord(name, kind)
+            step.records[name] = LayerRecord(name, kind, sublayer=sublayer)
         return step.records[name]
 
-    def _forward_hook(self, name, module):
-        kind = _kind_of(module)
+    def _seen(self, name: str) -> None:
+        if name not in self._forward_order:
+            self._forward_order.append(name)
+
+    def _forward_hook(self, name: str, module: nn.Module) -> Callable:
+        kind = kind_of(module)
 
         def hook(mod, inputs, output):
-            state = None
-            if isinstance(output, tuple):  # recurrent layers return (output, state)
+            if kind.name in RECURRENT_KINDS:
+                self._recurrent_forward(name, module, kind, output)
+                return
+            if kind.name == "lstm_cell":
                 output, state = output
+            else:
+                state = None
             if not torch.is_tensor(output):
                 raise ValueError(f"GradFlow cannot read the output of {name} "
-                                 f"({type(output).__name__}); packed sequences are not supported.")
-            if name not in self._forward_order:
-                self._forward_order.append(name)
-            record = self._record(name, kind)
-            index = len(self.steps) - 1
-            with torch.no_grad():
-                values = output.detach()
-                if kind in ACTIVATION_KINDS.values() and values.numel() > 0:
-                    self._activation_stats(record, name, kind, values)
-            if self.keep_samples and values.numel() > 0:
-                record.activation_sample = _sample(values, self._generator)
-                self._steps_with_samples.add(index)
-            if kind in ("rnn", "lstm", "gru"):
-                self._watch_recurrent_outputs(record, index, output, state, module.batch_first)
-            elif output.requires_grad:
-                output.register_hook(self._output_grad_hook(record, index))
+                                 f"({type(output).__name__}).")
+            self._seen(name)
+            record = self._record(name, kind.name)
+            index, call = len(self.steps) - 1, record._calls
+            record._calls += 1
+            if output.numel() > 0:
+                with torch.no_grad():
+                    self._forward_statistics(record, name, kind, inputs, output.detach())
+                if self.keep_samples:
+                    record.activation_sample = _sample(output, self._generator)
+                    self._steps_with_samples.add(index)
+            time_call = call if kind.name in CELL_KINDS else None
+            for part, tensor in (("output", output), ("cell", state)):
+                if torch.is_tensor(tensor) and tensor.requires_grad:
+                    tensor.register_hook(self._output_grad_hook(record, index, time_call, part))
 
         return hook
 
-    def _activation_stats(self, record, name, kind, values):
-        high = _high_precision(values)
-        record.act_mean = high.mean().item()
-        record.act_std = high.std().item() if values.numel() > 1 else 0.0
-        if kind == "tanh":
-            record.saturated_fraction = (values.abs() > 1 - TANH_MARGIN).float().mean().item()
-        elif kind == "sigmoid":
-            outside = (values < SIGMOID_MARGIN) | (values > 1 - SIGMOID_MARGIN)
-            record.saturated_fraction = outside.float().mean().item()
-        elif kind == "relu":
-            units = values.reshape(values.shape[0], -1) if values.dim() > 1 else values[None]
-            never_active = (units <= 0).all(dim=0)
+    def _forward_statistics(self, record: LayerRecord, name: str, kind: LayerKind,
+                            inputs: tuple, values: torch.Tensor) -> None:
+        if kind.family == "weights":
+            return  # the common case (Linear) stays as cheap as possible
+        record._add_moments(values)
+        if kind.family == "norms" and inputs and torch.is_tensor(inputs[0]):
+            record.input_mean, record.input_std = moments(inputs[0])
+        if kind.family != "activations":
+            return
+        share = saturated_share(values, kind.name)
+        if share is not None:  # over every call of this step (_count includes this one)
+            record._saturated += share * values.numel()
+            record.saturated_fraction = record._saturated / record._count
+        if kind.name == "relu":
+            dead = never_active(values)
             previous = self._dead_since_start.get(name)
-            if previous is not None and previous.shape == never_active.shape:
-                never_active = never_active & previous  # dead = zero for every example seen
-            self._dead_since_start[name] = never_active
-            record.dead_fraction = never_active.float().mean().item()
+            if previous is not None and previous.shape == dead.shape:
+                dead = dead & previous  # dead = zero for every example seen
+            self._dead_since_start[name] = dead
+            record.dead_fraction = dead.float().mean().item()
 
-    def _output_grad_hook(self, record, index):
+    def _output_grad_hook(self, record: LayerRecord, index: int, call: int | None,
+                          part: str) -> Callable:
         def hook(grad):
             if grad is None:  # an output the loss does not use
                 return
             self._last_gradient_step = index
-            record.output_grad_norm = _norm(grad)
-            if self.keep_samples:
+            norm = _norm(grad)
+            record._add_output_gradient(norm)
+            if call is not None and part == "output":  # a cell: one call per time step
+                norms = record.time_grad_norms = record.time_grad_norms or []
+                norms.extend([None] * (call + 1 - len(norms)))
+                norms[call] = norm
+            if self.keep_samples and part == "output":
                 record.gradient_sample = _sample(grad, self._generator)
                 self._steps_with_samples.add(index)
 
         return hook
 
-    def _watch_recurrent_outputs(self, record, index, output, state, batch_first):
+    def _recurrent_forward(self, name: str, module: nn.Module, kind: LayerKind,
+                           output: Any) -> None:
         """Hooks on everything a recurrent layer returns: the output sequence and h_n (c_n).
 
         A classifier may read only the last output, only h_n, or both; the layer's
-        output gradient is the norm of the gradient reaching all of them together.
+        output gradient is the norm of the gradient reaching all of them together. In
+        a stack of layers the output sequence is the top layer's and h_n, c_n hold one
+        slice per layer.
         """
-        record.grad_parts = {}
+        output, state = output
+        if not torch.is_tensor(output):
+            raise ValueError(f"GradFlow cannot read the output of {name} "
+                             f"({type(output).__name__}); packed sequences are not supported.")
+        size = module.num_layers
+        names = [name] if size == 1 else [f"{name}.l{layer}" for layer in range(size)]
+        index = len(self.steps) - 1
+        records = []
+        for layer, layer_name in enumerate(names):
+            self._seen(layer_name)
+            records.append(self._record(layer_name, kind.name, None if size == 1 else layer))
+        for record in records:
+            record.grad_parts = {}
+        top = records[-1]
+        if self.keep_samples and output.numel() > 0:
+            top.activation_sample = _sample(output, self._generator)
+            self._steps_with_samples.add(index)
+        if output.requires_grad:
+            output.register_hook(self._recurrent_grad_hook(top, index, "output",
+                                                           module.batch_first))
+        directions = 2 if module.bidirectional else 1
         states = state if isinstance(state, tuple) else (state,)
-        parts = [("output", output)] + [(f"state{i}", s) for i, s in enumerate(states)]
-        for part, tensor in parts:
+        for number, tensor in enumerate(states):
             if torch.is_tensor(tensor) and tensor.requires_grad:
-                tensor.register_hook(self._recurrent_grad_hook(record, index, part, batch_first))
+                tensor.register_hook(self._state_grad_hook(records, index, f"state{number}",
+                                                           directions))
 
-    def _recurrent_grad_hook(self, record, index, part, batch_first):
+    def _recurrent_grad_hook(self, record: LayerRecord, index: int, part: str,
+                             batch_first: bool) -> Callable:
         def hook(grad):
             if grad is None:  # an output the loss does not use: no gradient reaches it
                 return
             self._last_gradient_step = index
-            record.grad_parts[part] = _norm(grad)
-            record.output_grad_norm = math.hypot(*record.grad_parts.values())
-            states = [norm for name, norm in record.grad_parts.items() if name != "output"]
-            record.state_grad_norm = math.hypot(*states) if states else None
-            if part != "output":
-                return
+            self._set_part(record, part, _norm(grad))
             if grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t, from above
                 time_dim = 1 if batch_first else 0
                 other_dims = tuple(d for d in range(3) if d != time_dim)
@@ -351,32 +598,55 @@ class GradFlow:
 
         return hook
 
-    def _weight_grad_hook(self, name, kind):
-        def hook(parameter):
-            record = self._record(name, kind)
-            self._last_gradient_step = len(self.steps) - 1
-            record.weight_grad_norm = _norm(parameter.grad)
-            record.weight_norm = _norm(parameter)
+    def _state_grad_hook(self, records: list[LayerRecord], index: int, part: str,
+                         directions: int) -> Callable:
+        def hook(grad):
+            if grad is None:
+                return
+            self._last_gradient_step = index
+            for layer, record in enumerate(records):  # h_n: (layers · directions, batch, hidden)
+                self._set_part(record, part, _norm(grad[layer * directions:
+                                                        (layer + 1) * directions]))
 
         return hook
 
-    def _before_step(self, optimizer, args, kwargs):
-        self._snapshots = {name: self._weight_of(module).detach().clone()
-                           for name, module in self.watched
-                           if _kind_of(module) in WEIGHT_KINDS}
+    @staticmethod
+    def _set_part(record: LayerRecord, part: str, norm: float) -> None:
+        """Store the gradient norm of one output of a recurrent layer and update the totals."""
+        record.grad_parts[part] = norm
+        states = [value for key, value in record.grad_parts.items() if key != "output"]
+        record.state_grad_norm = math.hypot(*states) if states else None
+        if record.sublayer is None or "output" in record.grad_parts:
+            record.output_grad_norm = math.hypot(*record.grad_parts.values())
 
-    def _after_step(self, optimizer, args, kwargs):
-        for name, module in self.watched:
-            if name in self._snapshots:
-                weight = self._weight_of(module).detach()
-                change = _norm(weight - self._snapshots[name])
-                record = self._record(name, _kind_of(module))
-                record.update_ratio = change / max(_norm(self._snapshots[name]), 1e-300)
+    def _parameter_grad_hook(self, tracked: _Tracked, field_name: str) -> Callable:
+        def hook(parameter):
+            record = self._record(tracked.name, tracked.kind, tracked.sublayer)
+            self._last_gradient_step = len(self.steps) - 1
+            if field_name == "weight":
+                record.weight_grad_norm = _norm(parameter.grad)
+                record.weight_norm = _norm(parameter)
+            else:
+                record.bias_grad_norm = _norm(parameter.grad)
+
+        return hook
+
+    def _before_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        self._snapshots = {tracked.name: tracked.weight.detach().clone()
+                           for tracked in self._tracked if tracked.weight is not None}
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        for tracked in self._tracked:
+            if tracked.name in self._snapshots:
+                before = self._snapshots[tracked.name]
+                change = _norm(tracked.weight.detach() - before)
+                record = self._record(tracked.name, tracked.kind, tracked.sublayer)
+                record.update_ratio = change / max(_norm(before), 1e-300)
         self._snapshots = {}
 
     # --- results -------------------------------------------------------------------
 
-    def _step_index(self, step):
+    def _step_index(self, step: int | None) -> int:
         """Check ``step`` (None, or a step number, negative from the end) and resolve it."""
         if not self.steps:
             raise ValueError("Nothing recorded yet: run a forward and backward pass inside "
@@ -391,42 +661,82 @@ class GradFlow:
                              f"{step!r}.")
         return int(step)
 
-    def layers(self, step=None, kind=None):
-        """The records of one step, in the order the forward pass first reached the layers
-        (input to output; default: the last step with gradients, so an evaluation pass
-        after ``backward()`` does not hide them).
-
-        ``kind`` filters: ``"weights"`` for layers with weights, ``"activations"``
-        for activation modules, or a single kind such as ``"tanh"``.
-        """
+    @staticmethod
+    def _check_kind(kind: str | None) -> None:
         if kind is not None and kind not in LAYER_FILTERS:
             raise ValueError(f"kind must be None or one of {', '.join(LAYER_FILTERS)}; got "
                              f"{kind!r}.")
-        records = self.steps[self._step_index(step)].records
+
+    def _ordered(self, records: dict[str, LayerRecord], kind: str | None) -> list[LayerRecord]:
+        """The records in forward order (then any never reached forward), filtered by kind."""
         ordered = [records[name] for name in self._forward_order if name in records]
         ordered += [record for name, record in records.items() if name not in self._forward_order]
-        if kind == "weights":
-            return [r for r in ordered if r.kind in WEIGHT_KINDS]
-        if kind == "activations":
-            return [r for r in ordered if r.kind in ACTIVATION_KINDS.values()]
+        if kind in FAMILIES:
+            return [r for r in ordered if family_of(r.kind) == kind]
         if kind is not None:
             return [r for r in ordered if r.kind == kind]
         return ordered
 
-    def weight_grad_norms(self, step=None):
+    def layers(self, step: int | None = None, kind: str | None = None) -> list[LayerRecord]:
+        """The records of one step, in the order the forward pass first reached the layers
+        (input to output; default: the last step with gradients, so an evaluation pass
+        after ``backward()`` does not hide them).
+
+        ``kind`` filters: a family (``"weights"``, ``"norms"``, ``"residual"``,
+        ``"activations"``) or a single kind such as ``"tanh"`` (see ``LAYER_FILTERS``).
+        """
+        self._check_kind(kind)
+        return self._ordered(self.steps[self._step_index(step)].records, kind)
+
+    def weight_grad_norms(self, step: int | None = None) -> dict[str, float | None]:
         """{layer name: ‖∂L/∂W‖} for the layers with weights, input to output."""
         return {r.name: r.weight_grad_norm for r in self.layers(step, "weights")}
 
-    def update_ratios(self):
-        """{layer name: [‖Δw‖/‖w‖ at each optimizer step]} (needs ``optimizer=``)."""
-        ratios = {}
-        for step in self.steps:
-            for record in step.records.values():
-                if record.update_ratio is not None:
-                    ratios.setdefault(record.name, []).append(record.update_ratio)
-        return ratios
+    def output_grad_norms(self, step: int | None = None,
+                          kind: str | None = "weights") -> dict[str, float | None]:
+        """{layer name: ‖∂L/∂z‖}, the gradient reaching each layer's output, input to output.
 
-    def table(self, step=None):
+        ``kind`` as in ``layers`` (default: the layers with weights; ``"activations"``
+        gives the gradient at each activation's output, ``None`` every layer).
+        """
+        return {r.name: r.output_grad_norm for r in self.layers(step, kind)}
+
+    def series(self, field_name: str, kind: str | None = None,
+               with_gradients: bool = False) -> dict[str, list[float]]:
+        """{layer name: [the field's value at each step where it was recorded]}.
+
+        ``field_name`` is a number field of ``LayerRecord`` (e.g. ``"output_grad_norm"``,
+        ``"weight_grad_norm"``, ``"update_ratio"``, ``"act_std"``, ``"dead_fraction"``);
+        ``kind`` filters as in ``layers``. Steps where the layer has no value (an
+        evaluation pass has no gradients) are left out; ``with_gradients=True`` keeps
+        only the steps that received gradients (the training steps), also for
+        forward statistics such as ``act_std``.
+        """
+        numeric = [name for name, spec in LayerRecord.__dataclass_fields__.items()
+                   if not name.startswith("_") and "float" in str(spec.type)
+                   and "list" not in str(spec.type)]
+        if field_name not in numeric:
+            raise ValueError(f"field_name must be one of {', '.join(numeric)}; got "
+                             f"{field_name!r}.")
+        self._check_kind(kind)
+        checks.boolean("with_gradients", with_gradients)
+        values = {}
+        for step in self.steps:
+            records = self._ordered(step.records, kind)
+            if with_gradients and not any(r.output_grad_norm is not None
+                                          or r.weight_grad_norm is not None for r in records):
+                continue
+            for record in records:
+                value = getattr(record, field_name)
+                if value is not None:
+                    values.setdefault(record.name, []).append(value)
+        return values
+
+    def update_ratios(self, kind: str | None = None) -> dict[str, list[float]]:
+        """{layer name: [‖Δw‖/‖w‖ at each optimizer step]} (needs ``optimizer=``)."""
+        return self.series("update_ratio", kind)
+
+    def table(self, step: int | None = None) -> str:
         """A plain-text table of one step's statistics."""
         lines = [f"{'layer':24s} {'kind':10s} {'act mean':>9s} {'act std':>8s} {'sat %':>6s} "
                  f"{'dead %':>6s} {'|dL/dW|':>9s} {'|dL/dout|':>9s}"]
@@ -436,15 +746,16 @@ class GradFlow:
             return format(value, spec) if value is not None else "–".rjust(width)
 
         for r in self.layers(step):
+            saturated = None if r.saturated_fraction is None else 100 * r.saturated_fraction
+            dead = None if r.dead_fraction is None else 100 * r.dead_fraction
             lines.append(
                 f"{r.name:24s} {r.kind:10s} {fmt(r.act_mean, '9.3f')} {fmt(r.act_std, '8.3f')} "
-                f"{fmt(None if r.saturated_fraction is None else 100 * r.saturated_fraction, '6.1f')} "
-                f"{fmt(None if r.dead_fraction is None else 100 * r.dead_fraction, '6.1f')} "
+                f"{fmt(saturated, '6.1f')} {fmt(dead, '6.1f')} "
                 f"{fmt(r.weight_grad_norm, '9.2e')} {fmt(r.output_grad_norm, '9.2e')}")
         return "\n".join(lines)
 
 
-def _initial_state(rnn, inputs):
+def _initial_state(rnn: nn.Module, inputs: torch.Tensor) -> Any:
     """Zero initial state (what nn.RNN/GRU/LSTM use by default) that tracks gradients, so
     the hidden states form a graph even when the layer's weights are frozen."""
     batch = inputs.shape[0 if rnn.batch_first else 1]
@@ -456,24 +767,20 @@ def _initial_state(rnn, inputs):
     return h0
 
 
-def hidden_state_gradients(rnn, inputs, loss_of_last_state):
-    """‖∂L/∂h_t‖ for every time step t, through the recurrence (backprop through time).
+@dataclass
+class StateGradients:
+    """What ``hidden_state_gradients`` measured, one value per time step, first to last.
 
-    The recurrent layer ``rnn`` (a one-directional nn.RNN, nn.GRU or nn.LSTM) is
-    run one step at a time on ``inputs`` so that every hidden state h_t is a
-    tensor whose gradient can be read; ``loss_of_last_state`` maps the top
-    layer's last hidden state (batch, hidden) to a scalar loss. Returns a list
-    of norms, one per time step, from the first to the last. The parameters'
-    ``.grad`` are left as they were.
+    ``hidden``: ‖∂L/∂h_t‖; ``cell``: ‖∂L/∂c_t‖ for an LSTM (the cell state, the
+    constant-error carousel), None for an RNN or a GRU. Both are of the top layer.
     """
-    if not isinstance(rnn, RECURRENT_LAYERS):
-        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU or nn.LSTM as rnn, got "
-                         f"{_describe(rnn)}.")
-    if rnn.bidirectional:
-        raise ValueError("rnn is bidirectional: its backward direction reads the sequence from "
-                         "the end, so running it one step at a time would measure a different "
-                         "network. Pass a one-directional layer (bidirectional=False).")
-    _check_callable(loss_of_last_state, "loss_of_last_state", "lambda h: h.sum()")
+
+    hidden: list[float]
+    cell: list[float] | None = None
+
+
+def _check_sequence_inputs(rnn: nn.Module, inputs: Any) -> int:
+    """Check the inputs of ``hidden_state_gradients``; return the time dimension."""
     if not torch.is_tensor(inputs) or inputs.dim() != 3:
         raise ValueError("inputs must be a 3-D tensor (batch, time, features) with "
                          "batch_first=True, or (time, batch, features) otherwise; got "
@@ -487,23 +794,68 @@ def hidden_state_gradients(rnn, inputs, loss_of_last_state):
     if inputs.shape[1 - time_dim] == 0 or inputs.shape[time_dim] == 0:
         raise ValueError(f"inputs is empty (shape {tuple(inputs.shape)}): need at least one "
                          "example and one time step.")
+    return time_dim
+
+
+def hidden_state_gradients(rnn: nn.Module, inputs: torch.Tensor,
+                           loss_of_last_state: Callable[[torch.Tensor], torch.Tensor]
+                           ) -> StateGradients:
+    """‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ for an LSTM) for every time step t, back through time.
+
+    The recurrent layer ``rnn`` (a one-directional nn.RNN, nn.GRU or nn.LSTM, any
+    number of layers) is run one step at a time on ``inputs`` (batch, time,
+    features) — (time, batch, features) without ``batch_first`` — so that every
+    hidden state h_t (and cell state c_t) is a tensor whose gradient can be read;
+    ``loss_of_last_state`` maps the top layer's last hidden state (batch, hidden) to
+    a scalar loss. Returns a ``StateGradients`` of the top layer, first time step to
+    last. The parameters' ``.grad`` are left as they were.
+    """
+    if not isinstance(rnn, RECURRENT_LAYERS):
+        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU or nn.LSTM as rnn, got "
+                         f"{_describe(rnn)}.")
+    if rnn.bidirectional:
+        raise ValueError("rnn is bidirectional: its backward direction reads the sequence from "
+                         "the end, so running it one step at a time would measure a different "
+                         "network. Pass a one-directional layer (bidirectional=False).")
+    _check_callable(loss_of_last_state, "loss_of_last_state", "lambda h: h.sum()")
+    time_dim = _check_sequence_inputs(rnn, inputs)
+    lstm = isinstance(rnn, nn.LSTM)
     with torch.enable_grad():
-        state, hidden_states = _initial_state(rnn, inputs), []
+        state, hidden_states, cell_states = _initial_state(rnn, inputs), [], []
         for x_t in inputs.unbind(dim=time_dim):
             _, state = rnn(x_t.unsqueeze(time_dim), state)
-            hidden_states.append(state[0] if isinstance(rnn, nn.LSTM) else state)
+            hidden_states.append(state[0] if lstm else state)
+            if lstm:
+                cell_states.append(state[1])
         loss = loss_of_last_state(hidden_states[-1][-1])
         if not torch.is_tensor(loss) or loss.numel() != 1:
             raise ValueError("loss_of_last_state must return a single number (a one-element "
                              f"tensor), got {_describe(loss)}.")
-        # autograd.grad, not backward(): the parameters' .grad stay untouched.
-        gradients = torch.autograd.grad(loss.reshape(()), hidden_states)
-    return [_norm(gradient[-1]) for gradient in gradients]
+        # autograd.grad, not backward(): the parameters' .grad stay untouched. A state the
+        # loss does not reach (c_T of the last step) gets a zero gradient.
+        gradients = torch.autograd.grad(loss.reshape(()), hidden_states + cell_states,
+                                        allow_unused=True, materialize_grads=True)
+    norms = [_norm(gradient[-1]) for gradient in gradients]
+    steps = len(hidden_states)
+    return StateGradients(norms[:steps], norms[steps:] if lstm else None)
 
 
-def measure_overhead(model, optimizer, batch, repeats=20, loss_fn=None):
+def _check_batch(batch: Any, argument: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list. (x may be
+    time-major, so its rows are not compared with y's: the loss function checks that.)"""
+    x, y = checks.tensor_pair(argument, batch)
+    if x.numel() == 0 or y.numel() == 0:
+        raise ValueError(f"{argument} is an empty batch (x of shape {tuple(x.shape)}, y of shape "
+                         f"{tuple(y.shape)}); give it real data.")
+    return x, y
+
+
+def measure_overhead(model: nn.Module, optimizer: torch.optim.Optimizer,
+                     batch: tuple[torch.Tensor, torch.Tensor], repeats: int = 20,
+                     loss_fn: Callable | None = None) -> tuple[float, float]:
     """Seconds per training step without and with ``GradFlow`` (best of 3 rounds each).
 
+    ``batch`` is one pair (x, y); ``loss_fn(output, y)`` defaults to cross-entropy.
     It trains ``model`` for 6 × ``repeats`` steps: use a throwaway model.
     """
     import time
@@ -536,356 +888,20 @@ def measure_overhead(model, optimizer, batch, repeats=20, loss_fn=None):
     return plain, watched
 
 
-# --- Figures ---------------------------------------------------------------------------
-
-
-def _short(name):
-    return name.replace(".linear", "").replace(".layer", "")
-
-
-def plot_gradient_norms(flow, ax=None, label=None, step=None):
-    """Per-layer ‖∂L/∂W‖ on a log scale, input layer on the left."""
-    import matplotlib.pyplot as plt
-
-    _check_flow(flow, "plot_gradient_norms")
-    norms = flow.weight_grad_norms(step)
-    ax = ax or plt.gca()
-    ax.semilogy(range(1, len(norms) + 1), list(norms.values()), marker="o", label=label)
-    ax.set(xlabel="layer (1 = next to the input)", ylabel="‖∂L/∂W‖ (log scale)")
-    return ax
-
-
-def plot_histograms(flow, step=None, max_layers=8):
-    """A grid: one column per activation layer, activations on top and gradients below.
-
-    Each row shares its x axis, so a distribution that narrows from layer to
-    layer is seen narrowing. Samples exist for the latest steps only, unless the
-    flow was created with ``keep_samples="all"``.
-    """
-    import matplotlib.pyplot as plt
-
-    _check_flow(flow, "plot_histograms")
-    checks.whole_number("max_layers", max_layers)
-    layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
-    if not layers:
-        raise ValueError("No activation samples for this step: create GradFlow(..., "
-                         "keep_samples=True) and use activation modules (nn.Tanh, nn.ReLU, ...); "
-                         "samples of older steps are dropped unless keep_samples='all'.")
-    layers = _spread(layers, max_layers)
-    fig, axes = plt.subplots(2, len(layers), figsize=(2.2 * len(layers), 4.4), squeeze=False,
-                             sharex="row")
-    for column, record in enumerate(layers):
-        axes[0, column].hist(record.activation_sample.numpy(), bins=40, color="#0072B2")
-        axes[0, column].set_title(_short(record.name), fontsize=10)
-        if record.gradient_sample is not None:
-            axes[1, column].hist(record.gradient_sample.numpy(), bins=40, color="#D55E00")
-        for row in (0, 1):
-            axes[row, column].tick_params(labelsize=8)
-            axes[row, column].set_yticks([])
-    axes[1, 0].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    axes[0, 0].set_ylabel("activations")
-    axes[1, 0].set_ylabel("gradients ∂L/∂a")
-    fig.tight_layout()
-    return fig
-
-
-def _spread(items, limit):
-    """At most ``limit`` items, evenly spread from the first to the last."""
-    if len(items) <= limit:
-        return items
-    picks = torch.linspace(0, len(items) - 1, limit).round().long().tolist()
-    return [items[i] for i in picks]
-
-
-def plot_update_ratios(flow, ax=None, max_layers=6):
-    """log10 of ‖Δw‖/‖w‖ over the optimizer steps for up to ``max_layers`` layers spread
-    over the depth (dark = near the input, light = near the output), with a line at the
-    rule of thumb ‖Δw‖/‖w‖ ≈ 1e-3 (Karpathy's CS231n notes and *Neural Networks: Zero to
-    Hero*; see ``UPDATE_RATIO_RULE_OF_THUMB``)."""
-    import matplotlib.pyplot as plt
-
-    _check_flow(flow, "plot_update_ratios")
-    checks.whole_number("max_layers", max_layers)
-    ratios = flow.update_ratios()
-    if not ratios:
-        raise ValueError("No update ratios recorded: pass optimizer= to GradFlow and call "
-                         "optimizer.step() inside the `with` block.")
-    ax = ax or plt.gca()
-    names = _spread(list(ratios), max_layers)
-    colours = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(names)).numpy())
-    for name, colour in zip(names, colours, strict=True):
-        values = torch.tensor(ratios[name], dtype=torch.float64).clamp_min(1e-300)
-        ax.plot(torch.log10(values).numpy(), color=colour, linewidth=1.2, label=_short(name))
-    ax.axhline(math.log10(UPDATE_RATIO_RULE_OF_THUMB), color="gray", linestyle=":",
-               label="rule of thumb ≈ 1e-3 (Karpathy)")
-    ax.set(xlabel="optimizer step", ylabel="log10 ‖Δw‖ / ‖w‖")
-    return ax
-
-
-# --- Diagnosis -------------------------------------------------------------------------
-
-#: Where the course teaches the fix for each condition.
-FIXES = {
-    "vanishing": "notebooks 04 (activations), 05 (initialization), 06 (batch norm) and "
-                 "08 (residual connections); notebook 03 explains the cause",
-    "exploding": "notebooks 05 (initialization) and 10 (gradient clipping)",
-    "saturated": "notebooks 04 (activations), 05 (initialization) and 06 (batch norm)",
-    "dead": "notebook 04 (leaky ReLU, ELU, a smaller learning rate)",
+#: Names that moved to ``utils.diagnosis`` and ``utils.plots``, still importable from here
+#: (notebook 03 imports them) until the notebooks import them from their new homes.
+_MOVED = {
+    "diagnose": "utils.diagnosis", "Diagnosis": "utils.diagnosis",
+    "Finding": "utils.diagnosis",
+    "plot_gradient_norms": "utils.plots", "plot_histograms": "utils.plots",
+    "plot_update_ratios": "utils.plots",
 }
-VANISHING_RATIO = 1e-3  # first-layer / last-layer gradient norm below this: vanishing
-EXPLODING_RATIO = 1e3  # ... above this: exploding
-SATURATED_LIMIT = 0.5  # a layer with more than half of its values saturated
-DEAD_LIMIT = 0.5  # a layer with more than half of its units dead
 
 
-@dataclass
-class Diagnosis:
-    """What ``diagnose`` found: a list of (condition, sentence) and the measurements.
+def __getattr__(name: str) -> Any:
+    """Lazy re-exports of ``_MOVED`` (lazy: utils.diagnosis imports this module)."""
+    if name in _MOVED:
+        import importlib
 
-    ``gradient_ratio`` is NaN when it could not be measured (the notes say why);
-    such a diagnosis is not ``healthy`` even when it found nothing.
-    """
-
-    findings: list
-    gradient_ratio: float  # ‖∂L/∂z‖ at the first layer / at the last layer
-    flow: GradFlow
-    notes: list = field(default_factory=list)  # what the diagnosis could not look at
-
-    @property
-    def conditions(self):
-        """The names of the conditions found, e.g. ``["vanishing", "saturated"]``."""
-        return [condition for condition, _ in self.findings]
-
-    @property
-    def healthy(self):
-        """No problem found, and the gradient ratio was measured."""
-        return not self.findings and math.isfinite(self.gradient_ratio)
-
-    def __repr__(self):
-        if self.healthy:
-            lines = ["Diagnosis: no problem found. Gradient reaching the first / the last layer "
-                     f"= {self.gradient_ratio:.2g} (healthy range {VANISHING_RATIO:g} to "
-                     f"{EXPLODING_RATIO:g}); no saturated or dead layer among the activation "
-                     "modules."]
-        elif not self.findings:
-            lines = ["Diagnosis: no problem found in what could be checked, but the gradient "
-                     "ratio between the first and the last layer was not measured (see the "
-                     "notes), so this is not a clean bill of health."]
-        else:
-            lines = ["Diagnosis:"] + [f"- {sentence}" for _, sentence in self.findings]
-        lines += [f"Note: {note}" for note in self.notes]
-        return "\n".join(lines)
-
-
-def _check_batch(batch, argument):
-    """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list. (x may be
-    time-major, so its rows are not compared with y's: the loss function checks that.)"""
-    x, y = checks.tensor_pair(argument, batch)
-    if x.numel() == 0 or y.numel() == 0:
-        raise ValueError(f"{argument} is an empty batch (x of shape {tuple(x.shape)}, y of shape "
-                         f"{tuple(y.shape)}); give it real data.")
-    return x, y
-
-
-def _batches_of(data):
-    """``data`` as a list of checked batches: one pair (x, y), or a list of such pairs."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
-        return [_check_batch(data, "data")]
-    if torch.is_tensor(data) or isinstance(data, (str, bytes, dict)) \
-            or not hasattr(data, "__iter__"):
-        raise ValueError("data must be one batch (x, y) of tensors, or a list of such batches; "
-                         f"got {_describe(data)}.")
-    batches = list(data)
-    if not batches:
-        raise ValueError("diagnose needs at least one batch (x, y) in data.")
-    return [_check_batch(batch, f"data[{i}]") for i, batch in enumerate(batches)]
-
-
-def _not_finite(tensor):
-    """How many values of a tensor are NaN or infinite (0 for integer tensors)."""
-    if not tensor.is_floating_point():
-        return 0
-    return int((~torch.isfinite(tensor)).sum())
-
-
-def _bad_data(batches):
-    """A finding when some input or target is NaN or infinite, else None."""
-    for i, (x, y) in enumerate(batches):
-        for what, tensor in (("inputs", x), ("targets", y)):
-            count = _not_finite(tensor)
-            if count:
-                return ("bad_inputs", f"The {what} contain NaN/inf: {count:,} of "
-                        f"{tensor.numel():,} values in batch {i + 1}. Every gradient would be "
-                        "NaN, so nothing else was checked. Fix the data first (e.g. a division "
-                        "by a zero standard deviation when scaling).")
-    return None
-
-
-def _bad_weights(model):
-    """A finding when some parameter of the model is NaN or infinite, else None."""
-    broken = [name for name, parameter in model.named_parameters() if _not_finite(parameter)]
-    if broken:
-        return ("bad_weights", f"The model's parameters already contain NaN/inf ({broken[0]}"
-                f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}): an earlier "
-                f"update blew up. Re-initialise, then see {FIXES['exploding']}.")
-    return None
-
-
-@dataclass
-class _SavedState:
-    """Everything about a model that running it forward and backward could change."""
-
-    modes: list  # (module, training flag)
-    values: list  # (parameter or buffer, a copy of its values)
-    grads: list  # (parameter, its .grad tensor or None)
-    requires_grad: list  # (parameter, flag)
-
-
-def _save_state(model):
-    return _SavedState(
-        modes=[(module, module.training) for module in model.modules()],
-        values=[(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())],
-        grads=[(p, p.grad) for p in model.parameters()],
-        requires_grad=[(p, p.requires_grad) for p in model.parameters()])
-
-
-def _restore_state(saved):
-    for module, training in saved.modes:
-        module.training = training
-    with torch.no_grad():
-        for tensor, copy in saved.values:
-            tensor.copy_(copy)
-    for parameter, grad in saved.grads:
-        parameter.grad = grad
-    for parameter, flag in saved.requires_grad:
-        parameter.requires_grad_(flag)
-
-
-def _run_batches(model, batches, loss_fn, device):
-    """Forward and backward on each batch; a finding if the loss is not finite."""
-    for i, (x, y) in enumerate(batches):
-        model.zero_grad(set_to_none=True)
-        try:
-            output = model(x.to(device))
-        except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            raise ValueError(f"data: the model could not run on batch {i + 1} (x of shape "
-                             f"{tuple(x.shape)}): {error}") from error
-        try:
-            loss = loss_fn(output, y.to(device))
-        except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            raise ValueError(f"data: loss_fn could not compare the model's output (shape "
-                             f"{tuple(output.shape)}) with y (shape {tuple(y.shape)}) in batch "
-                             f"{i + 1}: {error}") from error
-        if not torch.is_tensor(loss) or loss.numel() != 1:
-            raise ValueError("loss_fn must return a single number (a one-element tensor), got "
-                             f"{_describe(loss)}.")
-        if not torch.isfinite(loss):
-            return ("exploding", f"The loss is {loss.item()} although the inputs and weights "
-                    f"are finite: the forward pass overflowed. See {FIXES['exploding']}.")
-        loss.reshape(()).backward()
-    return None
-
-
-def _gradient_ratio(flow):
-    """‖∂L/∂z‖ at the first / at the last layer with weights, and notes on what was missing.
-
-    The back-propagated gradient at each layer's output (Glorot & Bengio's Fig. 7):
-    weight gradients can stay level while it vanishes or explodes.
-    """
-    weights = flow.layers(kind="weights")
-    seen = [r for r in weights if r.output_grad_norm is not None]
-    unseen = [r.name for r in weights if r.output_grad_norm is None]
-    notes = []
-    if unseen:
-        notes.append(f"no gradient reached the output of {', '.join(unseen)} (its output does "
-                     "not lead to the loss, or it ran without autograd), so it is not in the "
-                     "gradient ratio.")
-    if len(seen) < 2:
-        notes.append(f"{len(seen)} layer(s) with weights received a gradient at the output "
-                     "(2 are needed): the gradient ratio was not measured.")
-        return float("nan"), notes
-    if seen[-1].output_grad_norm == 0:
-        notes.append(f"the gradient reaching the last layer ({seen[-1].name}) is exactly 0: "
-                     "the gradient ratio was not measured.")
-        return float("nan"), notes
-    return seen[0].output_grad_norm / seen[-1].output_grad_norm, notes
-
-
-def _ratio_finding(ratio, norms):
-    if any(not math.isfinite(n) for n in norms):
-        return ("exploding", f"Some gradients are infinite or NaN. See {FIXES['exploding']}.")
-    if ratio < VANISHING_RATIO:
-        return ("vanishing", f"Vanishing gradients: the gradient reaching the first layer is "
-                f"{ratio:.1e} times the one at the last layer, so the early layers barely "
-                f"learn. See {FIXES['vanishing']}.")
-    if ratio > EXPLODING_RATIO:
-        return ("exploding", f"Exploding gradients: the gradient reaching the first layer is "
-                f"{ratio:.1e} times the one at the last layer; updates of the early layers "
-                f"will be huge. See {FIXES['exploding']}.")
-    return None
-
-
-def _activation_findings(flow):
-    findings = []
-    activations = flow.layers(kind="activations")
-    saturated = [r for r in activations
-                 if r.saturated_fraction is not None and r.saturated_fraction > SATURATED_LIMIT]
-    if saturated:
-        first = saturated[0]
-        more = len(saturated) - 1
-        others = f" (and {more} more layer{'s' if more > 1 else ''})" if more else ""
-        findings.append(("saturated", f"Saturation: {100 * first.saturated_fraction:.0f}% of the "
-                         f"values of {first.name}{others} sit in the flat parts of the "
-                         f"{first.kind}, where its slope is nearly 0. See {FIXES['saturated']}."))
-    dead = [r for r in activations if r.dead_fraction is not None and r.dead_fraction > DEAD_LIMIT]
-    if dead:
-        record = dead[0]
-        findings.append(("dead", f"Dead units: {100 * record.dead_fraction:.0f}% of the units "
-                         f"of {record.name} are zero for every example seen. A dead unit passes "
-                         "no gradient back through itself, so its own weights and bias stop "
-                         "changing (apart from momentum or weight decay); it comes back only if "
-                         "the layers below it change enough to make its input positive for some "
-                         f"example. See {FIXES['dead']}."))
-    return findings
-
-
-def diagnose(model, data, loss_fn=None):
-    """Run ``model`` on a few batches and name what the gradients show, in plain words.
-
-    ``data`` is one batch ``(x, y)`` (a tuple or a list) or a list of them;
-    ``loss_fn(output, y)`` defaults to cross-entropy. The inputs and weights are
-    checked for NaN/inf first. The model is left exactly as it was found: its
-    weights and buffers (e.g. batch-norm running statistics), train/eval modes,
-    the parameters' ``.grad`` and ``requires_grad``, and the global random state.
-    The model runs in the mode it is in. Returns a ``Diagnosis``.
-    """
-    checks.module("model", model, example=" (a network)")
-    batches = _batches_of(data)
-    if loss_fn is not None:
-        _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
-    loss_fn = loss_fn or nn.functional.cross_entropy
-    flow = GradFlow(model, keep_samples=False)
-    broken = _bad_data(batches) or _bad_weights(model)
-    if broken:
-        return Diagnosis([broken], float("nan"), flow, [])
-    device = next(model.parameters()).device
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    saved = _save_state(model)
-    try:
-        with torch.random.fork_rng(devices=cuda), flow:  # dropout must not move the caller's RNG
-            overflow = _run_batches(model, batches, loss_fn, device)
-    finally:
-        _restore_state(saved)
-    ratio, notes = _gradient_ratio(flow)
-    norms = [r.output_grad_norm for r in flow.layers(kind="weights")
-             if r.output_grad_norm is not None]
-    findings = [overflow] if overflow else [f for f in [_ratio_finding(ratio, norms)] if f]
-    findings += _activation_findings(flow)
-    if any(isinstance(module, RECURRENT_LAYERS) for module in model.modules()):
-        notes.append("the ratio compares layers, not time steps; to see the gradient vanish "
-                     "back through time, use hidden_state_gradients (notebook 09).")
-    if not flow.layers(kind="activations"):
-        notes.append("no activation modules found (functions such as torch.sigmoid inside "
-                     "forward are invisible to hooks), so saturation and dead units were not "
-                     "checked.")
-    return Diagnosis(findings, ratio, flow, notes)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

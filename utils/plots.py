@@ -1,12 +1,28 @@
 """The course's figures in one consistent style.
 
 Colours are the Okabe–Ito palette, which stays distinguishable for the common
-forms of colour blindness.
+forms of colour blindness. One colour and line style per activation
+(``ACTIVATION_STYLES``, names of ``utils.nets.ACTIVATIONS``) and per initializer
+(``INIT_STYLES``, names of ``utils.nets.INITIALIZERS``), the same in every
+notebook: ``ax.plot(x, y, label=activation_label("elu"), **activation_style("elu"))``.
+The gradient-health figures (``plot_gradient_norms``, ``plot_update_ratios``,
+``plot_histograms``) draw what a ``utils.gradflow.GradFlow`` recorded.
 """
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 
 from utils import checks
+
+if TYPE_CHECKING:
+    import matplotlib.axes
+    import matplotlib.figure
+
+    from utils.gradflow import GradFlow
 
 #: Okabe & Ito (2008), "Color Universal Design", without black and yellow
 #: (too light on white) at the front of the cycle.
@@ -38,6 +54,70 @@ COURSE_STYLE = {
     "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
     "image.cmap": "viridis",
 }
+
+
+#: One colour and line style per activation (the names of ``utils.nets.ACTIVATIONS``).
+ACTIVATION_STYLES = {
+    "identity": {"color": "#999999", "linestyle": ":"},
+    "sigmoid": {"color": "#E69F00", "linestyle": "-"},
+    "tanh": {"color": "#56B4E9", "linestyle": "-"},
+    "relu": {"color": "#000000", "linestyle": "-"},
+    "leaky_relu": {"color": "#0072B2", "linestyle": "--"},
+    "elu": {"color": "#D55E00", "linestyle": "-"},
+    "gelu": {"color": "#CC79A7", "linestyle": "-."},
+    "selu": {"color": "#009E73", "linestyle": "-"},
+}
+#: How the figures name each activation.
+ACTIVATION_LABELS = {
+    "identity": "identity", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
+    "leaky_relu": "leaky ReLU", "elu": "ELU", "gelu": "GELU", "selu": "SELU",
+}
+#: One colour and line style per initializer (the names of ``utils.nets.INITIALIZERS``):
+#: one colour per family (Xavier, He, ...), the line style tells its variants apart.
+INIT_STYLES = {
+    "default": {"color": "#CC79A7", "linestyle": "-"},
+    "normal": {"color": "#D55E00", "linestyle": "-"},
+    "glorot_standard": {"color": "#0072B2", "linestyle": "-."},
+    "xavier_uniform": {"color": "#E69F00", "linestyle": "-"},
+    "xavier_normal": {"color": "#E69F00", "linestyle": "--"},
+    "he_uniform": {"color": "#009E73", "linestyle": "--"},
+    "he_normal": {"color": "#009E73", "linestyle": "-"},
+    "lecun_normal": {"color": "#000000", "linestyle": "-."},
+    "orthogonal": {"color": "#56B4E9", "linestyle": "--"},
+}
+#: How the figures name each initializer.
+INIT_LABELS = {
+    "default": "PyTorch default", "normal": "N(0, σ²)", "glorot_standard": "standard",
+    "xavier_uniform": "Xavier (uniform)", "xavier_normal": "Xavier (normal)",
+    "he_uniform": "He (uniform)", "he_normal": "He", "lecun_normal": "LeCun",
+    "orthogonal": "orthogonal",
+}
+
+
+def activation_style(name: str) -> dict[str, str]:
+    """The ``color`` and ``linestyle`` of an activation (a key of ``ACTIVATION_STYLES``),
+    as keyword arguments for ``ax.plot``; a fresh dict the caller may change."""
+    return dict(ACTIVATION_STYLES[checks.one_of("name", name, ACTIVATION_STYLES)])
+
+
+def activation_label(name: str) -> str:
+    """How figures name an activation, e.g. ``"leaky ReLU"`` for ``"leaky_relu"``."""
+    return ACTIVATION_LABELS[checks.one_of("name", name, ACTIVATION_LABELS)]
+
+
+def init_style(name: str) -> dict[str, str]:
+    """The ``color`` and ``linestyle`` of an initializer (a key of ``INIT_STYLES``, or an
+    alias such as ``"kaiming_normal"``), as keyword arguments for ``ax.plot``."""
+    from utils.nets import canonical_init
+
+    return dict(INIT_STYLES[checks.one_of("name", canonical_init(name), INIT_STYLES)])
+
+
+def init_label(name: str) -> str:
+    """How figures name an initializer, e.g. ``"He"`` for ``"he_normal"`` (aliases too)."""
+    from utils.nets import canonical_init
+
+    return INIT_LABELS[checks.one_of("name", canonical_init(name), INIT_LABELS)]
 
 
 def use_course_style() -> None:
@@ -119,3 +199,112 @@ def draw_graph(ax, nodes, edges, title=""):
                                 "mutation_scale": 18, "shrinkA": 4, "shrinkB": 4})
     ax.set_title(title)
     ax.axis("off")
+
+
+# --- gradient health: what a GradFlow recorded ------------------------------------------
+
+
+def _check_flow(flow: Any, function: str) -> None:
+    from utils.gradflow import GradFlow, _describe
+
+    if not isinstance(flow, GradFlow):
+        raise ValueError(f"{function} needs the GradFlow object of a run (with GradFlow(model) "
+                         f"as flow: ...), got {_describe(flow)}.")
+
+
+def _short(name: str) -> str:
+    return name.replace(".linear", "").replace(".layer", "")
+
+
+def _spread(items: list, limit: int) -> list:
+    """At most ``limit`` items, evenly spread from the first to the last."""
+    if len(items) <= limit:
+        return items
+    import torch
+
+    picks = torch.linspace(0, len(items) - 1, limit).round().long().tolist()
+    return [items[i] for i in picks]
+
+
+def plot_gradient_norms(flow: GradFlow, ax: matplotlib.axes.Axes | None = None,
+                        label: str | None = None, step: int | None = None
+                        ) -> matplotlib.axes.Axes:
+    """Per-layer ‖∂L/∂W‖ of one step (default: the last with gradients) on a log scale,
+    input layer on the left, on ``ax`` (default: the current axes)."""
+    import matplotlib.pyplot as plt
+
+    _check_flow(flow, "plot_gradient_norms")
+    checks.axes("ax", ax, optional=True)
+    checks.text("label", label, optional=True)
+    norms = flow.weight_grad_norms(step)
+    ax = ax or plt.gca()
+    ax.semilogy(range(1, len(norms) + 1), list(norms.values()), marker="o", label=label)
+    ax.set(xlabel="layer (1 = next to the input)", ylabel="‖∂L/∂W‖ (log scale)")
+    return ax
+
+
+def plot_histograms(flow: GradFlow, step: int | None = None,
+                    max_layers: int = 8) -> matplotlib.figure.Figure:
+    """A grid: one column per activation layer, activations on top and gradients below.
+
+    Each row shares its x axis, so a distribution that narrows from layer to layer
+    is seen narrowing. Needs ``GradFlow(..., keep_samples=True)`` (samples of the
+    latest steps) or ``keep_samples="all"``; ``max_layers`` columns at most, spread
+    from the first layer to the last.
+    """
+    import matplotlib.pyplot as plt
+
+    _check_flow(flow, "plot_histograms")
+    checks.whole_number("max_layers", max_layers)
+    layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
+    if not layers:
+        raise ValueError("No activation samples for this step: create GradFlow(..., "
+                         "keep_samples=True) and use activation modules (nn.Tanh, nn.ReLU, ...); "
+                         "samples of older steps are dropped unless keep_samples='all'.")
+    layers = _spread(layers, max_layers)
+    fig, axes = plt.subplots(2, len(layers), figsize=(2.2 * len(layers), 4.4), squeeze=False,
+                             sharex="row")
+    for column, record in enumerate(layers):
+        axes[0, column].hist(record.activation_sample.numpy(), bins=40, color=OKABE_ITO[0])
+        axes[0, column].set_title(_short(record.name), fontsize=10)
+        if record.gradient_sample is not None:
+            axes[1, column].hist(record.gradient_sample.numpy(), bins=40, color=OKABE_ITO[1])
+        for row in (0, 1):
+            axes[row, column].tick_params(labelsize=8)
+            axes[row, column].set_yticks([])
+    axes[1, 0].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+    axes[0, 0].set_ylabel("activations")
+    axes[1, 0].set_ylabel("gradients ∂L/∂a")
+    fig.tight_layout()
+    return fig
+
+
+def plot_update_ratios(flow: GradFlow, ax: matplotlib.axes.Axes | None = None,
+                       max_layers: int = 6) -> matplotlib.axes.Axes:
+    """log10 of ‖Δw‖/‖w‖ over the optimizer steps for up to ``max_layers`` layers with
+    weights spread over the depth (dark = near the input, light = near the output), with
+    a line at the rule of thumb ‖Δw‖/‖w‖ ≈ 1e-3 (Karpathy's CS231n notes and *Neural
+    Networks: Zero to Hero*; see ``utils.gradflow.UPDATE_RATIO_RULE_OF_THUMB``). Needs
+    ``GradFlow(model, optimizer=...)``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from utils.gradflow import UPDATE_RATIO_RULE_OF_THUMB
+
+    _check_flow(flow, "plot_update_ratios")
+    checks.axes("ax", ax, optional=True)
+    checks.whole_number("max_layers", max_layers)
+    ratios = flow.update_ratios(kind="weights")
+    if not ratios:
+        raise ValueError("No update ratios recorded: pass optimizer= to GradFlow and call "
+                         "optimizer.step() inside the `with` block.")
+    ax = ax or plt.gca()
+    names = _spread(list(ratios), max_layers)
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(names)))
+    for name, colour in zip(names, colours, strict=True):
+        values = np.maximum(np.asarray(ratios[name], dtype=np.float64), 1e-300)
+        ax.plot(np.log10(values), color=colour, linewidth=1.2, label=_short(name))
+    ax.axhline(math.log10(UPDATE_RATIO_RULE_OF_THUMB), color="gray", linestyle=":",
+               label="rule of thumb ≈ 1e-3 (Karpathy)")
+    ax.set(xlabel="optimizer step", ylabel="log10 ‖Δw‖ / ‖w‖")
+    return ax
