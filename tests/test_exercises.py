@@ -12,6 +12,7 @@ from utils.exercises import (
     CORRECT,
     ERROR,
     NOT_ATTEMPTED,
+    OTHER_CONVENTION,
     REGISTRY,
     WRONG,
     Exercise,
@@ -33,6 +34,18 @@ NOTEBOOK_EXERCISES = {
     for path in NOTEBOOK_PATHS
     for exercise_id in exercise_headings(read_notebook(path))
 }
+
+
+def hidden_layers(net):
+    """The hidden layers of a make_mlp network, input to output (utils.nets.hidden_layers
+    where it exists)."""
+    from utils import nets
+
+    if hasattr(nets, "hidden_layers"):
+        return nets.hidden_layers(net)
+    return list(net)[:-1]
+
+
 SOLUTION_NAMESPACE = {"np": np, "torch": torch, "nn": nn, "math": math}
 
 
@@ -107,21 +120,58 @@ def test_unsolved_skeleton_is_not_attempted(exercise_id):
     assert feedback.status == NOT_ATTEMPTED, feedback.text()
 
 
-@pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
-def test_typical_wrong_answers_get_their_own_message(exercise_id):
-    """Each typical mistake is named: its check's message contains the slip's key phrase."""
-    exercise = REGISTRY[exercise_id]
-    assert exercise.wrong_answers, f"exercise {exercise_id} has no typical wrong answers"
-    for slip in exercise.wrong_answers:
-        assert isinstance(slip, Slip), f"{exercise_id}: {slip!r} should be a Slip"
-        reset_hints()
-        feedback = check(exercise_id, slip.answer)
-        assert feedback.status == WRONG, f"{slip.description}: {feedback.text()}"
-        assert slip.says in feedback.message, (
-            f"{exercise_id}, {slip.description}: the message should say {slip.says!r}, "
+def every_slip():
+    """(exercise id, slip) for every typical mistake of every exercise: a new slip is tested
+    without new test code."""
+    return [pytest.param(exercise_id, slip, id=f"{exercise_id}-{index}")
+            for exercise_id, exercise in sorted(REGISTRY.items())
+            for index, slip in enumerate(exercise.wrong_answers)]
+
+
+def every_convention():
+    return [pytest.param(exercise_id, convention, id=f"{exercise_id}-{convention.name}")
+            for exercise_id, exercise in sorted(REGISTRY.items())
+            for convention in exercise.conventions]
+
+
+def test_every_exercise_has_typical_wrong_answers():
+    for exercise_id, exercise in REGISTRY.items():
+        assert exercise.wrong_answers, f"exercise {exercise_id} has no typical wrong answers"
+        assert all(isinstance(slip, Slip) for slip in exercise.wrong_answers), exercise_id
+
+
+@pytest.mark.parametrize("exercise_id, slip", every_slip())
+def test_each_slip_gets_its_own_message(exercise_id, slip):
+    """Each typical mistake is named: a slip with a message gets exactly that message back;
+    a slip recognised another way (a type, a shape, an exception) gets its key phrase."""
+    feedback = check(exercise_id, slip.answer)
+    assert feedback.status == WRONG, f"{slip.description}: {feedback.text()}"
+    if slip.message:
+        assert feedback.message == slip.message, (
+            f"{exercise_id}, {slip.description}: expected its own message {slip.message!r}, "
             f"got:\n{feedback.text()}")
-        assert feedback.expected is not None or feedback.hint, (
-            f"{slip.description}: give the expected value or a hint")
+    assert slip.says in feedback.message, (
+        f"{exercise_id}, {slip.description}: the message should say {slip.says!r}, "
+        f"got:\n{feedback.text()}")
+    assert feedback.expected is not None or feedback.hint, (
+        f"{slip.description}: give the expected value or a hint")
+
+
+@pytest.mark.parametrize("exercise_id, convention", every_convention())
+def test_each_convention_is_named_not_called_wrong(exercise_id, convention):
+    feedback = check(exercise_id, convention.answer)
+    if convention.accepted:
+        assert feedback.correct, feedback.text()
+        assert convention.message in feedback.message, feedback.text()
+    else:
+        assert feedback.status == OTHER_CONVENTION, feedback.text()
+        assert feedback.message == convention.message
+        assert "another convention" in feedback.text()
+    assert check(exercise_id, convention.answer).hint_level == 0  # not a wrong attempt
+
+
+def test_some_exercises_of_00_05_name_other_conventions():
+    assert len(every_convention()) >= 2
 
 
 # --- hints escalate: a nudge first, the formula later, the code never ----------------------
@@ -540,14 +590,14 @@ def measured_signal_factor(letter, seed):
     torch.manual_seed(seed)
     net = make_mlp(64, 10, depth=hidden, width=128, activation=activation, init=names[init])
     with torch.no_grad():
-        for layer in list(net)[:-1]:
+        for layer in hidden_layers(net):
             layer.linear.bias.zero_()  # the factors are the weights' (C's biases: see below)
             if init == "orthogonal √2":
                 layer.linear.weight.mul_(math.sqrt(2))
     x = torch.randn(4096, 64, dtype=torch.float64)
     h = x
     with torch.no_grad():
-        for layer in list(net.double())[:-1]:
+        for layer in hidden_layers(net.double()):
             h = layer(h)
     return float((h ** 2).mean() / (x ** 2).mean())
 
@@ -581,7 +631,7 @@ def test_5_3_default_init_loses_the_input_despite_its_biases():
     x = torch.randn(1024, 64, dtype=torch.float64)
     with torch.no_grad():
         h = x
-        for layer in list(net)[:-1]:
+        for layer in hidden_layers(net):
             h = layer(h)
     assert (h ** 2).mean() > 1e-4
     assert h.var(dim=0).mean() < 1e-15

@@ -1,19 +1,10 @@
 """Exercise of 00_welcome: the slope of the sigmoid."""
 
+import math
+
 import numpy as np
 
-from utils.exercises import (
-    Exercise,
-    LearnerError,
-    Slip,
-    Wrong,
-    as_array,
-    call_learner,
-    describe_factor,
-    expect_close,
-    register,
-    reject_slips,
-)
+from utils.exercises.core import Case, LearnerError, Slip, Wrong, function_exercise
 
 _HINTS = [
     "First compute σ(x) itself from its definition, with a function that works on whole "
@@ -27,72 +18,61 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _check_sigmoid_slope(sigmoid_slope):
-    """Compare with σ(x)(1 − σ(x)) on a scalar and on an array; name the common slips."""
-    x = np.array([-6.0, -2.0, -0.5, 0.0, 0.5, 2.0, 6.0])
-    sigma = _sigmoid(x)
-    at_zero = as_array(call_learner(sigmoid_slope, 0.0, name="sigmoid_slope"),
-                       "sigmoid_slope(0.0)")
-    if at_zero.size != 1:
-        raise Wrong("sigmoid_slope(0.0) should be a single number.", expected="0.25",
-                    got=f"an array of shape {at_zero.shape}")
-    try:
-        got = call_learner(sigmoid_slope, x, name="sigmoid_slope")
-    except LearnerError as error:
-        raise Wrong("sigmoid_slope works on a single number but fails on a NumPy array "
-                    f"({type(error.original).__name__}: {error.original}).",
-                    hint="Use NumPy functions, which work element-wise on whole arrays "
-                         "(NumPy's exp rather than the math module's), and no `if` on x."
-                    ) from None
-    got_array = as_array(got, "sigmoid_slope(x)", array=True)
-    expected = sigma * (1 - sigma)
-    if got_array.shape == x.shape:
-        reject_slips(got_array, [
-            (sigma, "You returned σ(x) itself, not its slope.",
-             "The task asks for the slope, the derivative of σ."),
-            (1 - sigma, "You returned 1 − σ(x): a factor is missing.",
-             "The slope is a product of two factors; you have one of them."),
-            (sigma * (1 + sigma), "You wrote σ(x)·(1 + σ(x)); the slope has a minus sign.",
-             "Compare the sign inside the bracket with the formula in the task."),
-            (1 - np.tanh(x) ** 2, "You returned the slope of tanh, 1 − tanh²(x).",
-             "This exercise is about the sigmoid σ(x) = 1 / (1 + e^(−x)), not tanh."),
-        ], right=expected, expected="0.25 at x = 0", shown=f"{got_array[3]:.6g} at x = 0")
-        if not np.isnan(got_array).any() and not np.isclose(got_array[3], 0.25, rtol=1e-4):
-            factor = got_array[3] / 0.25
-            detail = (f" ({describe_factor(factor)} times the right value)"
-                      if np.isfinite(factor) and factor else "")
-            raise Wrong(f"At x = 0 your slope is off{detail}.", expected="0.25 at x = 0",
-                        got=f"{got_array[3]:.6g} at x = 0")
+def _slope(x):
+    return _sigmoid(x) * (1 - _sigmoid(x))
+
+
+def _math_exp_slope(x):
+    return math.exp(-x) / (1 + math.exp(-x)) ** 2  # math.exp takes one number only
+
+
+def _explain_error(error: LearnerError, case: Case, name: str) -> Wrong | None:
+    """A function that works on a number but fails on an array: say so."""
+    if case.label.startswith("x ="):
+        return None
+    return Wrong(f"sigmoid_slope works on a single number but fails on a NumPy array, "
+                 f"{case.label} ({type(error.original).__name__}: {error.original}).",
+                 hint="Use NumPy functions, which work element-wise on whole arrays (NumPy's "
+                      "exp rather than the math module's), and no `if` on x.")
+
+
+_RNG = np.random.default_rng(0)
+#: Two numbers, then arrays of odd shapes (the notebook tries other ones).
+_CASES = [Case((0.0,), "x = 0.0"), Case((-2.5,), "x = -2.5"),
+          Case((np.array([-6.0, -0.5, 0.0, 0.5, 6.0]),), "x = [-6, -0.5, 0, 0.5, 6]")]
+_CASES += [Case((_RNG.normal(0, 3, shape),), f"x of shape {shape}")
+           for shape in [(2,), (3,), (17,), (3, 2)]]
+
+function_exercise(
+    "0.1", "The slope of the sigmoid", "sigmoid_slope", _slope, _CASES, hints=_HINTS,
     # float32 (PyTorch's default) agrees with the float64 reference to about 1e-7.
-    expect_close(got, expected, what="sigmoid_slope(x)", rtol=1e-4, atol=1e-8, inputs=x)
-    return ("The slope peaks at 0.25 (at x = 0) and is below 0.0025 for |x| > 6: "
-            "keep that number 1/4 in mind for notebook 03.")
-
-
-register(Exercise(
-    id="0.1",
-    title="The slope of the sigmoid",
-    answer_name="sigmoid_slope",
-    checker=_check_sigmoid_slope,
-    hints=_HINTS,
-    wrong_answers=[
-        Slip("returns σ(x) itself", lambda x: 1 / (1 + np.exp(-x)), "σ(x) itself"),
-        Slip("a plus sign instead of a minus",
-             lambda x: (1 / (1 + np.exp(-x))) * (1 + 1 / (1 + np.exp(-x))), "minus sign"),
-        Slip("forgets the factor σ(x)", lambda x: 1 - 1 / (1 + np.exp(-x)),
-             "a factor is missing"),
-        Slip("uses math.exp, which fails on arrays",
-             lambda x: __import__("math").exp(-x) / (1 + __import__("math").exp(-x)) ** 2,
-             "fails on a NumPy array"),
-        Slip("returns a constant", lambda x: 0.25, "single number"),
-        Slip("returns a string", lambda x: "0.25", "of type str"),
-        Slip("the slope of tanh instead", lambda x: 1 - np.tanh(x) ** 2, "slope of tanh"),
-        Slip("twice the slope", lambda x: 2 / (1 + np.exp(-x)) * (1 - 1 / (1 + np.exp(-x))),
-             "2 times the right value"),
-        Slip("an `if` on the input", lambda x: 0.25 if x == 0 else 0.1,
-             "fails on a NumPy array"),
+    rtol=1e-4, atol=1e-8, explain_error=_explain_error,
+    success="The slope peaks at 0.25 (at x = 0) and is below 0.0025 for |x| > 6: keep that "
+            "number 1/4 in mind for notebook 03.",
+    slips=[
+        Slip("returns σ(x) itself", _sigmoid, message="You returned σ(x) itself, not its slope.",
+             hint="The task asks for the slope, the derivative of σ."),
+        Slip("a plus sign instead of a minus", lambda x: _sigmoid(x) * (1 + _sigmoid(x)),
+             message="You wrote σ(x)·(1 + σ(x)); the slope has a minus sign.",
+             hint="Compare the sign inside the bracket with the formula in the task."),
+        Slip("forgets the factor σ(x)", lambda x: 1 - _sigmoid(x),
+             message="You returned 1 − σ(x): a factor is missing.",
+             hint="The slope is a product of two factors; you have one of them."),
+        Slip("the slope of tanh instead", lambda x: 1 - np.tanh(x) ** 2,
+             message="You returned the slope of tanh, 1 − tanh²(x).",
+             hint="This exercise is about the sigmoid σ(x) = 1 / (1 + e^(−x)), not tanh."),
+        Slip("twice the slope", lambda x: 2 * _slope(x),
+             message="Your slope is 2 times the right value: is a factor doubled?"),
+        Slip("uses math.exp, which fails on arrays", _math_exp_slope,
+             says="fails on a NumPy array"),
+        Slip("returns a constant", lambda x: 0.25,
+             message="Your function gives 0.25 whatever x is: that is the slope at x = 0 "
+                     "only."),
+        Slip("returns a string", lambda x: "0.25", says="of type str"),
+        Slip("an `if` on the input", lambda x: 0.25 if x == 0 else _slope(x),
+             says="fails on a NumPy array"),
         Slip("a list instead of an array",
-             lambda x: [float(v) for v in np.ravel(1 / (1 + np.exp(-x)) * (1 - 1 / (1 + np.exp(-x))))]
-             if np.ndim(x) else 0.25, "return a NumPy array"),
+             lambda x: [float(v) for v in np.ravel(_slope(x))] if np.ndim(x) else _slope(x),
+             says="return a NumPy array"),
     ],
-))
+)

@@ -4,9 +4,11 @@ import numbers
 
 import numpy as np
 
-from utils.exercises import (
+from utils.exercises.core import (
+    Convention,
     Exercise,
     LearnerError,
+    OtherConvention,
     Slip,
     Wrong,
     as_array,
@@ -274,9 +276,9 @@ def _check_mse_gradient(mse_gradient):
                          "per feature.")
     db = float(db.ravel()[0])
     n = len(y)
+    if np.allclose(np.append(dw, db), 0.5 * np.append(dw_ref, db_ref), rtol=1e-6, atol=1e-9):
+        raise OtherConvention(HALF_MSE, expected=f"db = {db_ref:.6g}", got=f"db = {db:.6g}")
     scaled = [
-        (0.5, "Both are half the right size: a constant factor from differentiating the "
-              "loss is missing.", "What is the derivative of u²?"),
         (float(n), "Both are n times too large: you summed over the examples instead of "
                    "averaging (divide by n).", "The loss is a mean, not a sum."),
         (n / 2, "Both are n/2 times too large: you dropped the 1/n of the mean and the 2 of "
@@ -297,16 +299,22 @@ def _check_mse_gradient(mse_gradient):
             "autograd computes the same numbers without the formula.")
 
 
+#: Half the gradient is right for the loss ½·mean(r²), which many texts use.
+HALF_MSE = Convention(
+    "½·MSE", lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y)),
+    "Both are half this exercise's gradient: that is the gradient of ½·mean(r²), a convention "
+    "many texts use so that the 2 of the square cancels. Here the loss is the plain mean "
+    "mean(r²), so its gradient keeps that 2.",
+    hint="Differentiate the loss exactly as the task defines it.")
+
 register(Exercise(
     id="1.3",
+    conventions=[HALF_MSE],
     title="The gradient of the mean squared error",
     answer_name="mse_gradient",
     checker=_check_mse_gradient,
     hints=_MSE_HINTS,
     wrong_answers=[
-        Slip("forgets the factor 2",
-             lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y)),
-             "half the right size"),
         Slip("sums instead of averaging",
              lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y)),
              "n times too large"),

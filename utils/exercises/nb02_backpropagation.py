@@ -4,17 +4,19 @@ and finding a planted bug with the gradient check."""
 import numpy as np
 
 from utils import scratch
-from utils.exercises import (
+from utils.exercises.core import (
+    BATCH_SIZES,
+    Case,
     Exercise,
-    LearnerError,
     Slip,
     Wrong,
     as_array,
-    call_learner,
+    batch_cases,
     expect_close,
+    function_exercise,
     register,
-    reject_slips,
 )
+from utils.exercises.patients import BUGGY_PARAMETER, network_with_a_bug  # noqa: F401
 
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
 
@@ -27,111 +29,111 @@ _LINEAR_HINTS = [
 ]
 
 
-def _linear_problem():
-    rng = np.random.default_rng(21)
-    x = rng.standard_normal((5, 4))
-    weight = rng.standard_normal((3, 4))
-    grad_out = rng.standard_normal((5, 3))
-    return x, weight, grad_out
+def _linear_backward(x, weight, grad_out):
+    return grad_out @ weight, grad_out.T @ x, grad_out.sum(axis=0)
 
 
-def _check_linear_backward(linear_backward):
-    """dL/dx = g W, dL/dW = gᵀ x, dL/db = Σ_batch g, for x (5, 4), W (3, 4), g (5, 3)."""
-    x, weight, grad_out = _linear_problem()
-    try:
-        result = call_learner(linear_backward, x, weight, grad_out, name="linear_backward")
-    except LearnerError as error:
-        if isinstance(error.original, ValueError) and (
-                "mismatch" in str(error.original) or "broadcast" in str(error.original)):
-            raise Wrong("A matrix product or an element-wise operation got arrays whose shapes "
-                        f"do not fit ({error.original}).",
-                        hint="Here x has shape (5, 4), weight (3, 4) and grad_out (5, 3). Which "
-                             "product of them has the shape (5, 4) of x? Which has the shape "
-                             "(3, 4) of weight?") from None
-        raise
+def _linear_case(n, n_in, n_out, rng):
+    x, weight = rng.standard_normal((n, n_in)), rng.standard_normal((n_out, n_in))
+    return Case((x, weight, rng.standard_normal((n, n_out))),
+                f"a batch of {n}: x {x.shape}, weight {weight.shape}, grad_out {(n, n_out)}")
+
+
+_RNG = np.random.default_rng(21)
+#: Batches of 1, 2, 3 and 17 examples (4 → 3 features), and one layer of another shape.
+_LINEAR_CASES = [_linear_case(n, 4, 3, _RNG) for n in BATCH_SIZES]
+_LINEAR_CASES.append(_linear_case(5, 7, 2, _RNG))
+_GRADIENTS = ("grad_x", "grad_weight", "grad_bias")
+
+
+def _compare_linear(result, expected, case):
+    """Three arrays of the shapes of x, weight and bias, with the expected values."""
+    x, weight, _ = case.args
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise Wrong("linear_backward should return three arrays: (grad_x, grad_weight, "
                     "grad_bias).", got=f"{type(result).__name__}"
                     + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
                     hint="End with `return grad_x, grad_weight, grad_bias`.")
-    for part, name in zip(result, ("grad_x", "grad_weight", "grad_bias")):
+    for part, name in zip(result, _GRADIENTS):
         if part is None or part is Ellipsis:
             raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
                         expected=f"{name}, an array", got=f"{name} = {part!r}")
-    grad_x, grad_weight, grad_bias = (as_array(part, name, array=True) for part, name in
-                                      zip(result, ("grad_x", "grad_weight", "grad_bias")))
-    if grad_weight.shape == (4, 3):
-        raise Wrong("grad_weight is transposed: it must have the shape of the weight (3, 4).",
-                    expected="shape (3, 4)", got="shape (4, 3)",
+    grad_x, grad_weight, grad_bias = (as_array(part, name, array=True)
+                                      for part, name in zip(result, _GRADIENTS))
+    if grad_weight.shape == weight.shape[::-1]:
+        raise Wrong(f"grad_weight is transposed: it must have the shape of the weight "
+                    f"{weight.shape}.", expected=f"shape {weight.shape}",
+                    got=f"shape {grad_weight.shape}",
                     hint="Swap the order of the product, or transpose the other factor.")
-    if grad_bias.shape != (3,):
-        raise Wrong(f"grad_bias has shape {grad_bias.shape}, but the bias has shape (3,): "
-                    "one value per output unit.", expected="shape (3,)",
+    bias_shape = (weight.shape[0],)
+    if grad_bias.shape != bias_shape:
+        raise Wrong(f"grad_bias has shape {grad_bias.shape}, but the bias has shape "
+                    f"{bias_shape}: one value per output unit.", expected=f"shape {bias_shape}",
                     got=f"shape {grad_bias.shape}",
                     hint="b_k enters the output y_nk of every example n: sum grad_out over the "
                          "batch axis (the examples) only, one value per output unit, and keep "
                          "no axis of length 1.")
-    reject_slips(grad_bias, [(grad_out.mean(axis=0), "grad_bias is the mean of grad_out "
-                              "over the batch: the 1/N is counted twice.",
-                              "The bias is added to every example, so each example's "
-                              "gradient adds to it (the loss already averages, through "
-                              "grad_out).")],
-                 expected=str(np.round(grad_out.sum(axis=0), 4)),
-                 shown=str(np.round(grad_bias, 4)))
-    if grad_weight.shape == (3, 4):
-        reject_slips(grad_weight, [(grad_out.T @ x / len(x),
-                                    "grad_weight is divided by the batch size; it should be "
-                                    "the sum over the examples.",
-                                    "grad_out already carries the 1/N of the mean loss: each "
-                                    "example's contribution to W is simply added up.")])
-    if grad_x.shape == (5, 4):
-        reject_slips(grad_x, [(grad_out @ weight / len(x),
-                               "grad_x is divided by the batch size; it should not be.",
-                               "Each example's input gradient depends on that example alone.")])
-    expect_close(grad_x, grad_out @ weight, what="grad_x")
-    expect_close(grad_weight, grad_out.T @ x, what="grad_weight")
-    expect_close(grad_bias, grad_out.sum(axis=0), what="grad_bias")
-    return ("Two matrix products and a sum are the whole backward pass of a Linear layer — "
-            "the same formulas as scratch.Linear.backward.")
+    for got, right, name in zip((grad_x, grad_weight, grad_bias), expected, _GRADIENTS):
+        expect_close(got, right, what=f"{name} for {case.label}")
 
 
-register(Exercise(
-    id="2.1",
-    title="The backward pass of a Linear layer",
-    answer_name="linear_backward",
-    checker=_check_linear_backward,
-    hints=_LINEAR_HINTS,
-    wrong_answers=[
+def _explain_linear_error(error, case, name):
+    """A matrix product of arrays whose shapes do not fit: say which shapes there are."""
+    text = str(error.original)
+    if isinstance(error.original, ValueError) and ("mismatch" in text or "broadcast" in text):
+        x, weight, grad_out = case.args
+        return Wrong("A matrix product or an element-wise operation got arrays whose shapes "
+                     f"do not fit ({text}).",
+                     hint=f"Here x has shape {x.shape}, weight {weight.shape} and grad_out "
+                          f"{grad_out.shape}. Which product of them has the shape of x? "
+                          "Which has the shape of weight?")
+    return None
+
+
+function_exercise(
+    "2.1", "The backward pass of a Linear layer", "linear_backward", _linear_backward,
+    _LINEAR_CASES, hints=_LINEAR_HINTS, compare=_compare_linear,
+    explain_error=_explain_linear_error,
+    success="Two matrix products and a sum are the whole backward pass of a Linear layer — "
+            "the same formulas as scratch.Linear.backward.",
+    slips=[
         Slip("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0)),
-             "grad_weight is transposed"),
+             says="grad_weight is transposed"),
         Slip("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0)),
-             "the 1/N is counted twice"),
-        Slip("grad_x with the transposed weight",
-             lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)), "shapes do not fit"),
-        Slip("element-wise instead of a matrix product",
-             lambda x, w, g: (g * w, g.T @ x, g.sum(axis=0)), "shapes do not fit"),
+             message="grad_bias is the mean of grad_out over the batch: the 1/N is counted "
+                     "twice.",
+             hint="The bias is added to every example, so each example's gradient adds to it "
+                  "(the loss already averages, through grad_out)."),
         Slip("grad_x divided by the batch size",
              lambda x, w, g: (g @ w / len(x), g.T @ x, g.sum(axis=0)),
-             "divided by the batch size"),
+             message="grad_x is divided by the batch size; it should not be.",
+             hint="Each example's input gradient depends on that example alone."),
         Slip("grad_weight averaged over the batch",
              lambda x, w, g: (g @ w, g.T @ x / len(x), g.sum(axis=0)),
-             "grad_weight is divided by the batch size"),
+             message="grad_weight is divided by the batch size; it should be the sum over the "
+                     "examples.",
+             hint="grad_out already carries the 1/N of the mean loss: each example's "
+                  "contribution to W is simply added up."),
+        Slip("grad_x with the transposed weight",
+             lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)), says="shapes do not fit"),
+        Slip("element-wise instead of a matrix product",
+             lambda x, w, g: (g * w, g.T @ x, g.sum(axis=0)), says="shapes do not fit"),
         Slip("bias summed over the wrong axis",
-             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=1)), "one value per output unit"),
+             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=1)), says="one value per output unit"),
         Slip("bias summed over every axis", lambda x, w, g: (g @ w, g.T @ x, g.sum()),
-             "one value per output unit"),
+             says="one value per output unit"),
         Slip("bias summed with keepdims=True",
              lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=0, keepdims=True)),
-             "one value per output unit"),
+             says="one value per output unit"),
         Slip("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0)),
-             "should return three arrays"),
+             says="should return three arrays"),
         Slip("a gradient left as None", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)),
-             "grad_x is None"),
+             says="grad_x is None"),
         Slip("lists instead of arrays",
              lambda x, w, g: ((g @ w).tolist(), (g.T @ x).tolist(), g.sum(axis=0).tolist()),
-             "return a NumPy array"),
+             says="return a NumPy array"),
     ],
-))
+)
 
 # --- 2.2 · The backward pass of tanh ---------------------------------------------------
 
@@ -145,82 +147,54 @@ _TANH_HINTS = [
 ]
 
 
-def _check_tanh_backward(tanh_backward):
-    """dL/dx = dL/dy · (1 − tanh(x)²) for tanh's input x."""
-    rng = np.random.default_rng(22)
-    x = rng.standard_normal((4, 3)) * 2
-    grad_out = rng.standard_normal((4, 3))
-    got = as_array(call_learner(tanh_backward, x, grad_out, name="tanh_backward"),
-                   "tanh_backward(x, grad_out)", array=True)
-    y = np.tanh(x)
-    local = 1 - y**2
-    if got.shape == x.shape:
-        reject_slips(got, [
-            (local, "You returned the local slope tanh'(x) only; it must be multiplied by "
-                    "grad_out.", "What does the chain rule do with the gradient from above?"),
-            (grad_out * (1 - x**2), "You used 1 − x²: that is the slope written in terms "
-             "of tanh's OUTPUT, but x is its input.",
-             "x here is what goes *into* tanh."),
-            (grad_out * y * (1 - y), "You used tanh(x)·(1 − tanh(x)): that is the form of "
-             "the sigmoid's slope, σ(1 − σ), not tanh's.",
-             "Differentiate tanh itself, from its definition with eˣ and e⁻ˣ."),
-            (grad_out * (1 + y**2), "You used 1 + tanh(x)²: that slope grows with |x|, "
-             "but tanh flattens out for large |x|.",
-             "Check the sign in the quotient rule: (eˣ + e⁻ˣ)² minus (eˣ − e⁻ˣ)²."),
-            (grad_out * y, "You multiplied grad_out by tanh(x) instead of its slope.",
-             "The chain rule needs tanh's derivative, not its value."),
-        ], right=grad_out * local)
-    expect_close(got, grad_out * local, what="tanh_backward(x, grad_out)")
-    return ("Each element of grad_out is scaled by tanh's slope there — 1 at 0, and close to "
-            "0 where tanh saturates.")
+def _tanh_backward(x, grad_out):
+    return grad_out * (1 - np.tanh(x) ** 2)
 
 
-register(Exercise(
-    id="2.2",
-    title="The backward pass of tanh",
-    answer_name="tanh_backward",
-    checker=_check_tanh_backward,
+#: Batches of 1, 2, 3 and 17 examples of 3 features, and one of 2 × 7.
+_TANH_CASES = batch_cases(lambda n, rng: (2 * rng.standard_normal((n, 3)),
+                                          rng.standard_normal((n, 3))),
+                          "x and grad_out of shape ({n}, 3)", seed=22)
+_TANH_CASES.append(Case((np.linspace(-3, 3, 14).reshape(2, 7),
+                         np.random.default_rng(23).standard_normal((2, 7))),
+                        "x and grad_out of shape (2, 7)"))
+
+function_exercise(
+    "2.2", "The backward pass of tanh", "tanh_backward", _tanh_backward, _TANH_CASES,
     hints=_TANH_HINTS,
-    wrong_answers=[
-        Slip("forgets grad_out", lambda x, g: 1 - np.tanh(x) ** 2, "local slope tanh'(x) only"),
-        Slip("slope in terms of the output", lambda x, g: g * (1 - x**2), "OUTPUT"),
+    success="Each element of grad_out is scaled by tanh's slope there — 1 at 0, and close to "
+            "0 where tanh saturates.",
+    slips=[
+        Slip("forgets grad_out", lambda x, g: 1 - np.tanh(x) ** 2,
+             message="You returned the local slope tanh'(x) only; it must be multiplied by "
+                     "grad_out.", hint="What does the chain rule do with the gradient from "
+                                       "above?"),
+        Slip("slope in terms of the output", lambda x, g: g * (1 - x**2),
+             message="You used 1 − x²: that is the slope written in terms of tanh's OUTPUT, "
+                     "but x is its input.", hint="x here is what goes *into* tanh."),
         Slip("the sigmoid's slope form",
-             lambda x, g: g * np.tanh(x) * (1 - np.tanh(x)), "the sigmoid's slope"),
-        Slip("a sign slip", lambda x, g: g * (1 + np.tanh(x) ** 2), "grows with |x|"),
-        Slip("multiplies by tanh itself", lambda x, g: g * np.tanh(x), "instead of its slope"),
+             lambda x, g: g * np.tanh(x) * (1 - np.tanh(x)),
+             message="You used tanh(x)·(1 − tanh(x)): that is the form of the sigmoid's "
+                     "slope, σ(1 − σ), not tanh's.",
+             hint="Differentiate tanh itself, from its definition with eˣ and e⁻ˣ."),
+        Slip("a sign slip", lambda x, g: g * (1 + np.tanh(x) ** 2),
+             message="You used 1 + tanh(x)²: that slope grows with |x|, but tanh flattens "
+                     "out for large |x|.",
+             hint="Check the sign in the quotient rule: (eˣ + e⁻ˣ)² minus (eˣ − e⁻ˣ)²."),
+        Slip("multiplies by tanh itself", lambda x, g: g * np.tanh(x),
+             message="You multiplied grad_out by tanh(x) instead of its slope.",
+             hint="The chain rule needs tanh's derivative, not its value."),
         Slip("a matrix product instead of element-wise",
-             lambda x, g: g @ (1 - np.tanh(x) ** 2).T, "wrong shape"),
+             lambda x, g: g @ (1 - np.tanh(x) ** 2).T, says="wrong shape"),
         Slip("a list instead of an array",
-             lambda x, g: (g * (1 - np.tanh(x) ** 2)).tolist(), "return a NumPy array"),
+             lambda x, g: (g * (1 - np.tanh(x) ** 2)).tolist(), says="return a NumPy array"),
     ],
-))
+)
 
 # --- 2.3 · Find the bug with the gradient check -----------------------------------------
 
 
-class _LinearWithABug(scratch.Linear):
-    """A Linear layer whose backward pass averages the bias gradient (it should sum)."""
-
-    def backward(self, grad_out):
-        grad_in = super().backward(grad_out)
-        self.grads["bias"] = grad_out.mean(axis=0)
-        return grad_in
-
-
-def network_with_a_bug(seed=0):
-    """A small tanh MLP [2, 8, 8, 3] in which one parameter's gradient is computed wrongly.
-
-    Find which one with ``scratch.gradient_check``.
-    """
-    model = scratch.MLP([2, 8, 8, 3], "tanh", seed=seed)
-    buggy = model.layers[2]
-    replacement = _LinearWithABug(buggy.n_in, buggy.n_out)
-    replacement.params = buggy.params
-    model.layers[2] = replacement
-    return model
-
-
-_BUGGY_PARAMETER = "linear2.bias"
+_BUGGY_PARAMETER = BUGGY_PARAMETER
 
 
 def _check_buggy_parameter(buggy_parameter):

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import torch
 
-from utils.exercises import (
+from utils.exercises.core import (
     Exercise,
     Slip,
     Unreadable,
@@ -18,6 +18,11 @@ from utils.exercises import (
     expect_close,
     register,
     reject_slips,
+)
+from utils.exercises.patients import (  # noqa: F401 (the notebook imports it from here)
+    DEPTH_OF_STUCK_PATIENT,
+    STUCK_LAYER,
+    network_with_a_stuck_layer,
 )
 
 # --- 3.1 · Predict, then measure ------------------------------------------------------
@@ -219,8 +224,7 @@ register(Exercise(
 
 # --- 3.3 · Find the layer where learning stops -------------------------------------------
 
-STUCK_LAYER = 5
-_DEPTH_OF_PATIENT = 8
+_DEPTH_OF_PATIENT = DEPTH_OF_STUCK_PATIENT
 #: One layer, as a name or a number: "hidden5", "Hidden 5", "layer 5", "5", "hidden5.linear".
 _ONE_LAYER = re.compile(r"^(?:hidden|layer|hidden layer)?[\s_]*(\d+)"
                         r"(?:\.(?:linear|activation))?$")
@@ -230,19 +234,6 @@ _STUCK_HINTS = [
     "The stuck layer has a high 'sat %' and a weight gradient |dL/dW| far smaller than its "
     "neighbours' — its own weights barely move.",
 ]
-
-
-def network_with_a_stuck_layer(seed=0):
-    """An 8-layer tanh MLP (64 → 10, width 64) in which one layer has stopped learning."""
-    from utils.nets import make_mlp
-
-    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
-        torch.manual_seed(seed)
-        model = make_mlp(64, 10, depth=_DEPTH_OF_PATIENT, width=64, activation="tanh",
-                         init="xavier_uniform")
-    with torch.no_grad():
-        getattr(model, f"hidden{STUCK_LAYER}").linear.weight.mul_(25.0)
-    return model
 
 
 def _layer_number(stuck_layer):

@@ -4,9 +4,11 @@ dead units, and ELU from scratch."""
 import numpy as np
 
 from utils import activations
-from utils.exercises import (
+from utils.exercises.core import (
+    Convention,
     Exercise,
     LearnerError,
+    OtherConvention,
     Slip,
     Wrong,
     as_array,
@@ -182,8 +184,6 @@ def _check_dead_fraction(dead_fraction):
             (0.0, "Your answer is 0, yet some units are dead. Two slips give 0: a test "
              "`< 0` (ReLU outputs are never negative, so it finds nothing), and `.all()` "
              "without an axis (one answer for the whole array instead of one per unit)."),
-            (100 * expected, "You returned a percentage; the check wants the fraction, a "
-             "number between 0 and 1 (drop the × 100)."),
             (1 - expected, "You returned the share of units that are *alive* (nonzero for "
              "some example); the dead share is what is left."),
         ]
@@ -192,6 +192,8 @@ def _check_dead_fraction(dead_fraction):
         slips += [(slip, "You looked at the first few rows (examples) only. A unit that is "
                    "zero on those may fire on a later example: use every row.")
                   for slip in first_rows]
+        if expected and np.isclose(value, 100 * expected, rtol=1e-6):
+            raise OtherConvention(PERCENTAGE, expected=f"{expected:.6g}", got=f"{value:.6g}")
         reject_slips(value, slips, right=expected, expected=f"{expected:.6g}",
                      shown=f"{value:.6g}")
         expect_number(value, expected, what=shown, rtol=1e-6)
@@ -199,8 +201,15 @@ def _check_dead_fraction(dead_fraction):
             "look at, the more units look dead.")
 
 
+#: The dead share as a percentage: the same answer in other units.
+PERCENTAGE = Convention(
+    "a percentage", lambda a: 100 * (a == 0).all(axis=0).mean(),
+    "That is the dead share as a percentage; this exercise asks for it as a fraction, a "
+    "number between 0 and 1 (drop the × 100).")
+
 register(Exercise(
     id="4.2",
+    conventions=[PERCENTAGE],
     title="Count the dead units",
     answer_name="dead_fraction",
     checker=_check_dead_fraction,
@@ -221,7 +230,6 @@ register(Exercise(
         Slip("first row only", lambda a: (a[0] == 0).mean(), "first few rows"),
         Slip("first 5 rows", lambda a: (a[:5] == 0).all(0).mean(), "first few rows"),
         Slip("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean(), "first few rows"),
-        Slip("a percentage", lambda a: 100 * (a == 0).all(axis=0).mean(), "percentage"),
         Slip("the alive fraction", lambda a: (a != 0).any(axis=0).mean(), "*alive*"),
     ],
 ))

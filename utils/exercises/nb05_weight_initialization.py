@@ -7,8 +7,10 @@ import re
 
 import numpy as np
 
-from utils.exercises import (
+from utils.exercises.core import (
+    Convention,
     Exercise,
+    OtherConvention,
     Slip,
     Wrong,
     as_array,
@@ -16,6 +18,7 @@ from utils.exercises import (
     register,
     reject_slips,
 )
+from utils.exercises.patients import STALL_NETWORKS, STALL_OPTIONS, STALLING  # noqa: F401
 
 # --- 5.1 · The gain of a leaky ReLU -----------------------------------------------------
 
@@ -183,6 +186,20 @@ def _check_other_fans(my_xavier_uniform):
 
 
 def _check_xavier_uniform(my_xavier_uniform):
+    """The layout (fan_out, fan_in); a right matrix in the layout (fan_in, fan_out) is
+    another convention (Keras's)."""
+    got = _draw_weights(my_xavier_uniform, FAN_IN, FAN_OUT, 0)
+    if got.shape != (FAN_IN, FAN_OUT):
+        return _check_xavier_values(my_xavier_uniform)
+    try:
+        _check_xavier_values(lambda i, o, rng: np.asarray(my_xavier_uniform(i, o, rng)).T)
+    except Wrong:
+        _check_shape(got, FAN_IN, FAN_OUT)  # transposed, and wrong in other ways too
+    raise OtherConvention(KERAS_LAYOUT, expected=f"shape ({FAN_OUT}, {FAN_IN})",
+                          got=f"shape {got.shape}")
+
+
+def _check_xavier_values(my_xavier_uniform):
     bound = math.sqrt(6 / (FAN_IN + FAN_OUT))
     variance = 2 / (FAN_IN + FAN_OUT)
     got = _draw_weights(my_xavier_uniform, FAN_IN, FAN_OUT, 0)
@@ -269,8 +286,17 @@ def _uniform(bound_of):
 
 _BOUND_300_100 = math.sqrt(6 / 400)
 
+#: The layout of a Keras/TensorFlow kernel: one row per input.
+KERAS_LAYOUT = Convention(
+    "the (fan_in, fan_out) layout",
+    lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / (a + b)))(o, i, rng),
+    "Right values, in the layout of a Keras or TensorFlow kernel, (fan_in, fan_out): one row "
+    "per input. This course follows nn.Linear.weight, (fan_out, fan_in): one row per output "
+    "unit.", hint="Which of the two fans counts the rows of nn.Linear.weight?")
+
 register(Exercise(
     id="5.2",
+    conventions=[KERAS_LAYOUT],
     title="Xavier-uniform from scratch",
     answer_name="my_xavier_uniform",
     checker=_check_xavier_uniform,
@@ -282,8 +308,8 @@ register(Exercise(
              _uniform(lambda i, o: math.sqrt(2 / (i + o))), "a third"),
         Slip("missing square root", _uniform(lambda i, o: 6 / (i + o)), "square root"),
         Slip("√3 instead of √6", _uniform(lambda i, o: math.sqrt(3 / (i + o))), "half"),
-        Slip("transposed",
-             lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / (a + b)))(o, i, rng),
+        Slip("transposed, and the bound from fan_in only",
+             lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / b))(o, i, rng),
              "transposed"),
         Slip("ignores rng", lambda i, o, rng: np.random.uniform(-math.sqrt(6 / (i + o)),
                                                                 math.sqrt(6 / (i + o)), (o, i)),
@@ -307,25 +333,6 @@ register(Exercise(
 ))
 
 # --- 5.3 · Which networks stall? ----------------------------------------------------------
-
-#: The six networks of the exercise: 30 Linear layers unless said otherwise, width 128,
-#: on the digits, SGD with momentum 0.9, learning rate 0.0015, 20 epochs.
-STALL_OPTIONS = {
-    "A": "ReLU, 30 layers, He init N(0, 2/n)",
-    "B": "ReLU, 30 layers, Xavier init N(0, 2/(n_in+n_out))",
-    "C": "ReLU, 30 layers, PyTorch's default init U(±1/√n)",
-    "D": "ReLU, 3 layers, Xavier init",
-    "E": "tanh, 30 layers, Xavier init",
-    "F": "ReLU, 30 layers, orthogonal init with gain √2",
-}
-#: The same networks as (activation, hidden layers, init) for ``signal_factor``: the hidden
-#: layers are 64 → 128, then 128 → 128 (notebook 05's network, make_mlp(64, 10, depth, 128)).
-STALL_NETWORKS = {
-    "A": ("relu", 29, "he"), "B": ("relu", 29, "xavier"), "C": ("relu", 29, "default"),
-    "D": ("relu", 2, "xavier"), "E": ("tanh", 29, "xavier"), "F": ("relu", 29, "orthogonal √2"),
-}
-STALLING = {"B", "C"}
-
 
 def _fan_factor(init, n_in, n_out):
     """n_in·Var(w) of a layer n_in → n_out at initialization (for orthogonal weights: the

@@ -1,0 +1,269 @@
+"""The exercise core: function-type checks (slips run on the same cases, the smallest
+failing case), conventions, and the patients."""
+
+import numpy as np
+import pytest
+import torch
+
+from utils.exercises import (
+    CORRECT,
+    ERROR,
+    OTHER_CONVENTION,
+    REGISTRY,
+    WRONG,
+    Case,
+    Convention,
+    Slip,
+    batch_cases,
+    check,
+    function_exercise,
+    reset_hints,
+)
+
+#: A notebook's variable: a batch of 32 examples of 3 features.
+NOTEBOOK_BATCH = np.random.default_rng(5).standard_normal((32, 3))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hints():
+    reset_hints()
+    yield
+    reset_hints()
+
+
+@pytest.fixture
+def temporary():
+    """Register exercises for one test and remove them afterwards."""
+    ids = []
+
+    def make(exercise_id, *args, **kwargs):
+        ids.append(exercise_id)
+        return function_exercise(exercise_id, *args, **kwargs)
+
+    yield make
+    for exercise_id in ids:
+        REGISTRY.pop(exercise_id, None)
+
+
+def column_cases():
+    return batch_cases(lambda n, rng: (rng.standard_normal((n, 3)) + 2,), "x of shape ({n}, 3)")
+
+
+# --- the smallest failing case --------------------------------------------------------------
+
+
+def test_a_function_reading_a_notebook_batch_is_caught_at_the_smallest_case():
+    def tanh_backward(x, grad_out):  # reads the notebook's x, not its argument
+        return grad_out * (1 - np.tanh(NOTEBOOK_BATCH) ** 2)
+
+    feedback = check("2.2", tanh_backward)
+    assert feedback.status == WRONG, feedback.text()
+    assert "shape (1, 3)" in feedback.message, feedback.text()  # batch 1, the smallest
+    assert "(2, 3)" not in feedback.message and "(17, 3)" not in feedback.message
+
+
+def test_a_result_of_one_size_whatever_the_input_is_named(temporary):
+    temporary("99.20", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[])
+    feedback = check("99.20", lambda x: 2 * NOTEBOOK_BATCH)
+    assert feedback.status == WRONG
+    assert "x of shape (1, 3)" in feedback.message
+    assert "shape (32, 3) whatever the input's size" in feedback.message
+    assert "variable of the notebook" in feedback.message
+
+
+def test_cases_run_smallest_first_whatever_their_order(temporary):
+    cases = column_cases()[::-1]
+    temporary("99.21", "Double", "double", lambda x: 2 * x, cases, hints=["a", "b"],
+              success="ok", slips=[])
+    feedback = check("99.21", lambda x: 2 * x + (len(x) > 1))  # wrong from batch 2 on
+    assert "x of shape (2, 3)" in feedback.message, feedback.text()
+    assert "It is right on x of shape (1, 3)" in feedback.message
+
+
+def test_an_exception_on_every_case_is_the_learners_error(temporary):
+    temporary("99.22", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[])
+    feedback = check("99.22", lambda x: x.nonexistent)
+    assert feedback.status == ERROR and "AttributeError" in feedback.message
+
+
+def test_an_exception_on_some_cases_says_where_it_works(temporary):
+    temporary("99.23", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[])
+
+    def double(x):
+        if len(x) > 2:
+            raise KeyError("too long")
+        return 2 * x
+
+    feedback = check("99.23", double)
+    assert feedback.status == WRONG
+    assert "works on x of shape (1, 3) but raises KeyError on x of shape (3, 3)" in (
+        feedback.message)
+
+
+# --- slips run on the same cases ------------------------------------------------------------
+
+
+def test_the_matching_slip_is_named_and_only_that_one(temporary):
+    slips = [Slip("halved", lambda x: x, message="You halved it."),
+             Slip("squared", lambda x: x ** 2, message="You squared it.", hint="nudge")]
+    temporary("99.24", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=slips)
+    squared = check("99.24", lambda x: x * x)
+    assert squared.message == "You squared it." and squared.hint == "nudge"
+    assert "on x of shape (1, 3)" in squared.expected
+    other = check("99.24", lambda x: 3 * x)
+    assert other.status == WRONG and "You" not in other.message
+    assert check("99.24", lambda x: x + x).status == CORRECT
+
+
+def test_a_slip_that_equals_the_reference_on_every_case_is_not_named(temporary):
+    """A slip the cases cannot tell from a right answer must not be called wrong."""
+    cases = [Case((np.array([0.0, 1.0, 2.0]),), "x = [0, 1, 2]")]
+    temporary("99.25", "Square", "square", lambda x: x ** 2, cases, hints=["a", "b"],
+              success="ok", slips=[Slip("x³ - x² + x... ", lambda x: x ** 3 - 2 * x ** 2 + 2 * x,
+                                        message="never said")])
+    assert check("99.25", lambda x: x * x).status == CORRECT
+
+
+def test_a_slip_that_raises_matches_a_learner_that_raises_in_the_same_cases(temporary):
+    def only_small(x):
+        if len(x) > 2:
+            raise ValueError("no")
+        return 2 * x
+
+    temporary("99.26", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[Slip("small only", only_small, message="Small only.")])
+    assert check("99.26", only_small).message == "Small only."
+    assert check("99.26", lambda x: np.zeros((1, 3))).message != "Small only."
+
+
+# --- conventions ------------------------------------------------------------------------------
+
+
+def biased_variance(x):
+    return x.var(axis=0)
+
+
+def unbiased_variance(x):
+    return x.var(axis=0, ddof=1)
+
+
+UNBIASED = Convention("unbiased variance", unbiased_variance,
+                      "That is the unbiased variance (dividing by n − 1); batch norm divides by "
+                      "n, the biased one.", hint="Divide by n.")
+
+
+def test_an_answer_in_another_convention_is_named_not_wrong(temporary):
+    cases = batch_cases(lambda n, rng: (rng.standard_normal((n, 3)),), "x of shape ({n}, 3)",
+                        sizes=(2, 3, 17))
+    temporary("99.27", "Variance", "variance", biased_variance, cases, hints=["a", "b"],
+              success="ok", conventions=[UNBIASED],
+              slips=[Slip("std", lambda x: x.std(axis=0), message="That is the std.")])
+    feedback = check("99.27", unbiased_variance)
+    assert feedback.status == OTHER_CONVENTION, feedback.text()
+    assert feedback.message == UNBIASED.message and not feedback.correct
+    assert "≈ Exercise 99.27 · Variance: right, in another convention." in feedback.text()
+    assert feedback.hint == "Divide by n."
+    assert check("99.27", lambda x: x.std(axis=0)).hint_level == 1  # a wrong attempt
+    assert check("99.27", unbiased_variance).hint_level == 0  # a convention is not one
+    assert check("99.27", lambda x: x.std(axis=0)).hint_level == 2
+    assert check("99.27", biased_variance).correct
+
+
+def test_epsilon_inside_or_outside_the_square_root(temporary):
+    eps = 0.1
+
+    def inside(x):
+        return (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
+
+    def outside(x):
+        return (x - x.mean(0)) / (np.sqrt(x.var(0)) + eps)
+
+    cases = batch_cases(lambda n, rng: (rng.standard_normal((n, 4)),), "x of shape ({n}, 4)",
+                        sizes=(2, 3, 17))
+    convention = Convention("ε outside the square root", outside,
+                            "You added ε outside the square root, σ + ε; this exercise adds it "
+                            "inside, √(σ² + ε), as PyTorch's BatchNorm does.")
+    temporary("99.28", "Normalize", "normalize", inside, cases, hints=["a", "b"],
+              success="ok", conventions=[convention], slips=[])
+    assert check("99.28", outside).status == OTHER_CONVENTION
+    assert check("99.28", inside).correct
+    assert check("99.28", lambda x: x - x.mean(0)).status == WRONG
+
+
+def test_an_accepted_convention_is_correct_and_named(temporary):
+    convention = Convention("unbiased", unbiased_variance, "(Dividing by n − 1 is as good.)",
+                            accepted=True)
+    temporary("99.29", "Variance", "variance", biased_variance, column_cases()[1:],
+              hints=["a", "b"], success="Well done.", conventions=[convention], slips=[])
+    feedback = check("99.29", unbiased_variance)
+    assert feedback.correct and feedback.message == "Well done. (Dividing by n − 1 is as good.)"
+
+
+def test_a_slip_needs_a_message_or_a_phrase():
+    with pytest.raises(ValueError, match="says"):
+        Slip("nothing to say", lambda x: x)
+
+
+# --- patients ---------------------------------------------------------------------------------
+
+
+def test_the_old_import_paths_of_the_patients_still_work():
+    from utils.exercises import patients
+    from utils.exercises.nb02_backpropagation import network_with_a_bug
+    from utils.exercises.nb03_vanishing_gradients import network_with_a_stuck_layer
+    from utils.exercises.nb05_weight_initialization import STALL_OPTIONS, STALLING
+
+    assert network_with_a_bug is patients.network_with_a_bug
+    assert network_with_a_stuck_layer is patients.network_with_a_stuck_layer
+    assert STALL_OPTIONS is patients.STALL_OPTIONS and STALLING is patients.STALLING
+
+
+def test_every_patient_builds_and_names_a_notebook():
+    from utils.course import CURRICULUM
+    from utils.exercises.patients import PATIENTS
+
+    stems = {lesson.stem for lesson in CURRICULUM}
+    for name, patient in PATIENTS.items():
+        assert patient.name == name and patient.cause and patient.fixed_in in stems
+        state = torch.random.get_rng_state()
+        patient.build(seed=1)
+        assert torch.equal(state, torch.random.get_rng_state()), f"{name} moved the RNG"
+
+
+def test_the_bug_patient_has_the_bug_it_says():
+    from utils import scratch
+    from utils.exercises.patients import PATIENTS
+
+    patient = PATIENTS["bias gradient averaged"]
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 2)), rng.integers(0, 3, 20)
+    errors = scratch.gradient_check(patient.build(), x, y)
+    assert max(errors, key=errors.get) == patient.where
+    assert sorted(errors.values())[-2] < 1e-6
+
+
+def test_the_stuck_patient_is_saturated_where_it_says():
+    from utils.exercises.patients import PATIENTS
+
+    patient = PATIENTS["stuck layer"]
+    net = patient.build()
+    x = torch.randn(256, 64)
+    outputs = {}
+    for name, module in net.named_children():
+        x = module(x)
+        outputs[name] = x
+    saturated = {name: float((out.abs() > 0.99).float().mean())
+                 for name, out in outputs.items() if name.startswith("hidden")}
+    assert max(saturated, key=saturated.get) == patient.where, saturated
+    assert saturated[patient.where] > 0.5
+
+
+def test_a_stall_network_refuses_an_unknown_letter():
+    from utils.exercises.patients import stall_network
+
+    with pytest.raises(ValueError, match="letter must be one of A, B, C, D, E, F, got 'G'"):
+        stall_network("G")
