@@ -587,7 +587,7 @@ class GradFlow:
             if grad is None:  # an output the loss does not use: no gradient reaches it
                 return
             self._last_gradient_step = index
-            self._set_part(record, part, _norm(grad))
+            self._set_part(record, part, _norm(grad), top=True)
             if grad.dim() == 3:  # ‖∂L/∂h_t‖ for every time step t, from above
                 time_dim = 1 if batch_first else 0
                 other_dims = tuple(d for d in range(3) if d != time_dim)
@@ -606,17 +606,23 @@ class GradFlow:
             self._last_gradient_step = index
             for layer, record in enumerate(records):  # h_n: (layers · directions, batch, hidden)
                 self._set_part(record, part, _norm(grad[layer * directions:
-                                                        (layer + 1) * directions]))
+                                                        (layer + 1) * directions]),
+                               top=layer == len(records) - 1)
 
         return hook
 
     @staticmethod
-    def _set_part(record: LayerRecord, part: str, norm: float) -> None:
-        """Store the gradient norm of one output of a recurrent layer and update the totals."""
+    def _set_part(record: LayerRecord, part: str, norm: float, top: bool) -> None:
+        """Store the gradient norm of one output of a recurrent layer and update the totals.
+
+        Only the top layer of a stack returns the output sequence, so only its record
+        has an output gradient (its sequence and its slices of h_n, c_n); a lower
+        layer's output feeds the next layer inside the module and is not seen.
+        """
         record.grad_parts[part] = norm
         states = [value for key, value in record.grad_parts.items() if key != "output"]
         record.state_grad_norm = math.hypot(*states) if states else None
-        if record.sublayer is None or "output" in record.grad_parts:
+        if top:
             record.output_grad_norm = math.hypot(*record.grad_parts.values())
 
     def _parameter_grad_hook(self, tracked: _Tracked, field_name: str) -> Callable:
