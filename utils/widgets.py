@@ -16,15 +16,19 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
 Invalid arguments raise ``ValueError`` naming the argument (``utils.checks``).
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from utils import checks
-from utils.optim_basics import _check_momentum, _check_steps, get_function
-from utils.optim_basics import gradient_descent as _gradient_descent
-from utils.optim_basics import steps_to_tolerance as _steps_to_tolerance
+from utils.optimizers import RULES, _check_momentum, _check_steps, get_function, optimize
+from utils.optimizers import gradient_descent as _gradient_descent
+from utils.optimizers import steps_to_tolerance as _steps_to_tolerance
 
 #: A run is called diverged when its loss ends this many times above where it started
 #: (or not finite), or when gradient descent stopped it early.
@@ -54,18 +58,22 @@ class ExplorerResult:
     losses: np.ndarray
     diverged: bool
     steps_to_tolerance: int | None
-    minimum: tuple
+    minimum: tuple[float, float]
+    rule: str | None = None  # None: gradient descent (with momentum if momentum > 0)
 
     @property
     def final_point(self) -> np.ndarray:
+        """The last point of the path."""
         return self.trajectory[-1]
 
     @property
     def final_loss(self) -> float:
+        """The function's value at the last point."""
         return float(self.losses[-1])
 
     @property
     def distance_to_minimum(self) -> float:
+        """How far the last point is from the minimum."""
         return float(np.linalg.norm(self.final_point - np.asarray(self.minimum)))
 
     def finding(self) -> str:
@@ -80,13 +88,15 @@ class ExplorerResult:
         return (f"after {self.steps} steps still {self.distance_to_minimum:.3g} "
                 "from the minimum")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         setting = f"lr={self.lr:.4g}" + (f", momentum={self.momentum:g}" if self.momentum else "")
+        if self.rule is not None:
+            setting = f"{self.rule}, {setting}"
         return (f"ExplorerResult({self.function}, {setting}: {self.finding()}; "
                 f"final loss {self.final_loss:.4g})")
 
 
-def _diverged(trajectory, losses, steps):
+def _diverged(trajectory: np.ndarray, losses: np.ndarray, steps: int) -> bool:
     """Stopped early, or a loss that ended non-finite or ``DIVERGENCE_GROWTH`` × above its start.
 
     Judged relative to the start, not by absolute size: a run from far away
@@ -97,11 +107,12 @@ def _diverged(trajectory, losses, steps):
             or end > DIVERGENCE_GROWTH * start + 1e-12)
 
 
-def _check_axes(ax):
+def _check_axes(ax: Any) -> None:
     checks.axes("ax", ax, optional=True)
 
 
-def _view_box(function, start):
+def _view_box(function: Any, start: tuple[float, float]
+              ) -> tuple[tuple[float, float], tuple[float, float]]:
     """The function's drawing box, widened to show the starting point with a margin."""
     (x_low, x_high), (y_low, y_high) = function.xlim, function.ylim
     x_margin, y_margin = 0.05 * (x_high - x_low), 0.05 * (y_high - y_low)
@@ -109,7 +120,9 @@ def _view_box(function, start):
             (min(y_low, start[1] - y_margin), max(y_high, start[1] + y_margin)))
 
 
-def draw_contours(ax, f, xlim, ylim, minimum=None, levels=14, decades=4):
+def draw_contours(ax: Any, f: Callable, xlim: tuple[float, float], ylim: tuple[float, float],
+                  minimum: tuple[float, float] | None = None, levels: int = 14,
+                  decades: float = 4) -> None:
     """Draw contour lines of ``f(x, y)`` over a box, log-spaced, and mark ``minimum``.
 
     ``f`` must accept NumPy arrays (it is evaluated on a grid). The levels
@@ -140,8 +153,9 @@ def draw_contours(ax, f, xlim, ylim, minimum=None, levels=14, decades=4):
     ax.set_ylabel("y")
 
 
-def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linewidth=1.2,
-              alpha=1.0, zorder=3, start_label="start"):
+def draw_path(ax: Any, trajectory: Any, label: str | None = None, color: str = PATH_COLOUR,
+              markers: bool = True, linewidth: float = 1.2, alpha: float = 1.0,
+              zorder: float = 3, start_label: str | None = "start") -> None:
     """Draw a gradient-descent path (its points joined in order) and mark its start.
 
     The start is a black dot, labelled ``start_label`` in the legend (``None``:
@@ -165,8 +179,10 @@ def draw_path(ax, trajectory, label=None, color=PATH_COLOUR, markers=True, linew
             zorder=max(zorder, 4) + 1, label=start_label)
 
 
-def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=0.0, tol=1e-3,
-                              ax=None):
+def gradient_descent_explorer(lr: float, x0: float, y0: float, steps: int,
+                              function: str = "quadratic", momentum: float = 0.0,
+                              tol: float = 1e-3, ax: Any = None,
+                              rule: str | None = None) -> ExplorerResult:
     """Run gradient descent on a 2-D test function from ``(x0, y0)``; draw it on ``ax``.
 
     Parameters
@@ -176,7 +192,7 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
     x0, y0 : float
         The starting point.
     steps : int
-        How many steps to take (1 to ``utils.optim_basics.MAX_STEPS``); a diverging run stops early.
+        How many steps to take (1 to ``utils.optimizers.MAX_STEPS``); a diverging run stops early.
     function : str
         ``"quadratic"`` (the bowl ½(x² + 100·y²)) or ``"rosenbrock"``.
     momentum : float
@@ -185,6 +201,12 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
         A run has converged when it is within ``tol`` of the minimum.
     ax : matplotlib axes, optional
         Where to draw the contours and the path; ``None`` only computes.
+    rule : str, optional
+        Another optimizer: a name of ``utils.optimizers.RULES`` ("sgd",
+        "momentum", "rmsprop", "adam"), run with ``lr`` (and ``momentum`` as β
+        for "momentum") and its other hyper-parameters at their defaults: the
+        same update rule that ``utils.optimizers.RuleOptimizer`` applies to a
+        network. ``None`` (default): gradient descent with ``momentum``.
 
     Returns an ``ExplorerResult``; its ``diverged`` is judged by the loss
     relative to the start (see ``_diverged``). Invalid arguments raise ``ValueError``.
@@ -201,8 +223,8 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
     _check_momentum(momentum)
     checks.finite_number("tol", tol, minimum=0)
     _check_axes(ax)
-    trajectory = _gradient_descent(test_function.grad, np.array([x0, y0], dtype=np.float64),
-                                   lr, steps, momentum=momentum)
+    trajectory = _explorer_path(test_function.grad, np.array([x0, y0], dtype=np.float64), lr,
+                                steps, momentum, rule)
     with np.errstate(over="ignore", invalid="ignore"):
         losses = np.asarray(test_function.f(trajectory[:, 0], trajectory[:, 1]), dtype=np.float64)
     diverged = _diverged(trajectory, losses, steps)
@@ -211,16 +233,31 @@ def gradient_descent_explorer(lr, x0, y0, steps, function="quadratic", momentum=
         tol=float(tol), trajectory=trajectory, losses=losses,
         diverged=diverged,
         steps_to_tolerance=_steps_to_tolerance(trajectory, test_function.minimum, tol),
-        minimum=test_function.minimum)
+        minimum=test_function.minimum, rule=rule)
     if ax is not None:
         xlim, ylim = _view_box(test_function, (x0, y0))
         draw_contours(ax, test_function.f, xlim, ylim, minimum=test_function.minimum)
-        draw_path(ax, trajectory, label="gradient descent" if not momentum
-                  else f"momentum β = {momentum:g}", markers=len(trajectory) <= 2000)
+        label = "gradient descent" if not momentum else f"momentum β = {momentum:g}"
+        draw_path(ax, trajectory, label=label if rule is None else rule,
+                  markers=len(trajectory) <= 2000)
         setting = f"lr = {lr:.4g}" + (f", β = {momentum:g}" if momentum else "")
+        setting = setting if rule is None else f"{rule}, {setting}"
         ax.set_title(f"{function}, {setting}:\n{result.finding()}")
         ax.legend(loc="lower right", fontsize=9)
     return result
+
+
+def _explorer_path(grad: Callable, start: np.ndarray, lr: float, steps: int, momentum: float,
+                   rule: str | None) -> np.ndarray:
+    """The explorer's path: gradient descent (``rule=None``) or the update rule ``rule``."""
+    if rule is None:
+        return _gradient_descent(grad, start, lr, steps, momentum=momentum)
+    checks.one_of("rule", rule, tuple(RULES))
+    if momentum and rule != "momentum":
+        raise ValueError(f"momentum is a setting of rule='momentum' or of plain gradient descent "
+                         f"(rule=None), not of rule={rule!r}; leave momentum at 0.")
+    hyper = {"momentum": momentum} if rule == "momentum" else {}
+    return optimize(grad, start, rule, steps, lr=lr, **hyper)
 
 
 #: Starting settings of the widget for each function.
@@ -234,7 +271,7 @@ WIDGET_DEFAULTS = {
 WIDGET_MAX_STEPS = 30_000
 
 
-def gradient_descent_widget(function="quadratic", momentum=0.0):
+def gradient_descent_widget(function: str = "quadratic", momentum: float = 0.0) -> Any:
     """The explorer's UI: sliders for the learning rate, start and steps; returns ``interactive``.
 
     The controls, in order (``widget.children``): log₁₀ of the learning
@@ -308,7 +345,7 @@ STANDARD_INIT = "glorot_standard"
 MAX_EXPLORER_DEPTH = 100
 
 
-def explorer_init_name(init):
+def explorer_init_name(init: str) -> str:
     """The init name (a key of ``utils.nets.INITIALIZERS``) for ``init``: a name, an alias,
     or one of the menu's labels (``EXPLORER_INITS``), which older cells pass."""
     from utils.nets import canonical_init
@@ -344,10 +381,10 @@ class GradientNormResult:
         return f"Steady: layer 1 gets {self.ratio:.2g} times the last layer's gradient."
 
 
-_EXPLORER_BATCH = {}
+_EXPLORER_BATCH: dict[str, Any] = {}
 
 
-def _explorer_batch():
+def _explorer_batch() -> tuple[Any, Any]:
     """512 training digits as float64 tensors (cached: the explorer redraws often)."""
     if "x" not in _EXPLORER_BATCH:
         import torch
@@ -360,8 +397,9 @@ def _explorer_batch():
     return _EXPLORER_BATCH["x"], _EXPLORER_BATCH["y"]
 
 
-def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, seed=None,
-                           ax=None, init_std=None):
+def gradient_norm_explorer(depth: int = 10, activation: str = "sigmoid", init: str | None = None,
+                           width: int = 64, seed: int | None = None, ax: Any = None,
+                           init_std: float | None = None) -> GradientNormResult:
     """Per-layer gradient norms of a freshly initialized MLP on 512 digits, drawn on ``ax``.
 
     The norm of ∂L/∂z (the gradient reaching each hidden layer's output) is
@@ -405,7 +443,7 @@ def gradient_norm_explorer(depth=10, activation="sigmoid", init=None, width=64, 
     return result
 
 
-def gradient_norm_widget():
+def gradient_norm_widget() -> Any:
     """The explorer of notebook 03: depth, activation and init redraw the gradient profile."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
