@@ -5,16 +5,16 @@ import numpy as np
 
 from utils import activations
 from utils.exercises.core import (
+    Case,
     Convention,
     Exercise,
-    LearnerError,
     OtherConvention,
     Slip,
     Wrong,
     as_array,
     call_learner,
-    expect_close,
     expect_number,
+    function_exercise,
     register,
     reject_slips,
 )
@@ -34,52 +34,34 @@ _ELEMENTWISE_NUDGE = ("Choose between two values element by element with a NumPy
                       "made for it, instead of `if`.")
 
 
-def _call_elementwise(function, x, parameter, name):
-    """Call the learner's element-wise function; explain `if x > 0` written for one number."""
-    try:
-        return call_learner(function, x, parameter, name=name)
-    except LearnerError as error:
-        if isinstance(error.original, ValueError) and "ambiguous" in str(error.original):
-            raise Wrong(f"`x` is a NumPy array, not a single number, so `if x > 0` (or "
-                        f"`... if x > 0 else ...`) cannot decide for all its elements at once: "
-                        f"Python raised \"{error.original}\".", hint=_ELEMENTWISE_NUDGE
-                        ) from None
-        raise
+def _explain_if(error, case, name):
+    """`if x > 0` written for one number: say why it fails on an array."""
+    if isinstance(error.original, ValueError) and "ambiguous" in str(error.original):
+        return Wrong(f"`x` is a NumPy array, not a single number, so `if x > 0` (or "
+                     f"`... if x > 0 else ...`) cannot decide for all its elements at once: "
+                     f"Python raised \"{error.original}\".", hint=_ELEMENTWISE_NUDGE)
+    return None
 
 
-def _check_leaky_relu_derivative(leaky_relu_derivative):
-    x = _SLOPE_INPUTS
-    for slope in (0.01, 0.2):
-        shown = f"leaky_relu_derivative(x, slope={slope})"
-        raw = _call_elementwise(leaky_relu_derivative, x, slope, "leaky_relu_derivative")
-        got = as_array(raw, shown, array=True)
-        expected = activations.leaky_relu_derivative(x, slope)
-        if got.shape == x.shape:
-            slips = [
-                (activations.leaky_relu(x, slope), "You returned leaky ReLU itself, not its "
-                 "slope (its derivative).", "The task asks for the derivative."),
-                (activations.relu_derivative(x), "On the negative side you returned 0: that is "
-                 "ReLU's derivative, the zero gradient that lets units die. Leaky ReLU keeps "
-                 "the small slope there.", "What is the slope of the line a·x?"),
-                (np.where(x > 0, slope, 1.0), "The two sides are swapped: the slope is 1 for "
-                 "x > 0 and `slope` for x ≤ 0.", "Which side is the identity?"),
-                (np.where(x > 0, 1.0, -slope), "The negative side has the wrong sign: slope·x "
-                 "rises with x, so its derivative is positive.", "Does a·x rise or fall?"),
-                (np.where(x > 0, 1.0, slope * x), "On the negative side you returned slope·x, "
-                 "the function's value there, not its slope: the derivative of slope·x is a "
-                 "constant.", "What is the slope of the line a·x?"),
-            ]
-            if slope != 0.01:
-                slips.append((activations.leaky_relu_derivative(x, 0.01),
-                              "Your function ignores its `slope` argument (it always uses "
-                              "0.01).", "Use the argument, not a number of your own."))
-            reject_slips(got, slips, right=expected,
-                         expected=f"{shown} = {np.round(expected, 4).tolist()}",
-                         shown=str(np.round(got, 4).tolist()))
-        expect_close(raw, expected, what=shown, inputs=x)
-    return ("The derivative is 1 wherever the unit is active, so active units pass the "
-            "gradient on unchanged; on the negative side it is small but never 0, so no unit "
-            "can die.")
+def _elementwise_cases(points, parameter, name, seed):
+    """The task's points, then arrays of odd lengths and one 2-D array, for one parameter."""
+    rng = np.random.default_rng(seed)
+    cases = [Case((points, parameter), f"x = {np.round(points, 3).tolist()}, {name}={parameter}")]
+    for shape in [(2,), (3,), (17,), (3, 5)]:
+        x = rng.normal(0, 2, shape)
+        x.flat[:2] = [-1.5, 1.5]  # both sides of 0 in every case
+        cases.append(Case((x, parameter), f"x of shape {shape}, {name}={parameter}"))
+    return cases
+
+
+_SLOPE_CASES = (_elementwise_cases(_SLOPE_INPUTS, 0.01, "slope", 41)
+                + _elementwise_cases(np.array([-2.0, 0.0, 2.0]), 0.2, "slope", 42))
+#: At the kink x = 0 both one-sided slopes are valid; PyTorch (and the reference) use `slope`.
+KINK_AT_ONE = Convention(
+    "f'(0) = 1", lambda x, slope=0.01: np.where(x >= 0, 1.0, slope),
+    "(At x = 0 your derivative is 1, the slope of the right-hand side; PyTorch uses "
+    "`slope` there. Both are valid: at the kink any value between them is a subgradient.)",
+    accepted=True)
 
 
 def _in_place_derivative(x, slope=0.01):
@@ -88,31 +70,43 @@ def _in_place_derivative(x, slope=0.01):
     return x
 
 
-register(Exercise(
-    id="4.1",
-    title="The derivative of leaky ReLU",
-    answer_name="leaky_relu_derivative",
-    checker=_check_leaky_relu_derivative,
-    hints=_SLOPE_HINTS,
-    wrong_answers=[
+function_exercise(
+    "4.1", "The derivative of leaky ReLU", "leaky_relu_derivative",
+    activations.leaky_relu_derivative, _SLOPE_CASES, hints=_SLOPE_HINTS,
+    explain_error=_explain_if, conventions=[KINK_AT_ONE],
+    success="The derivative is 1 wherever the unit is active, so active units pass the "
+            "gradient on unchanged; on the negative side it is small but never 0, so no unit "
+            "can die.",
+    slips=[
         Slip("ReLU's derivative", lambda x, slope=0.01: (x > 0).astype(float),
-             "ReLU's derivative"),
+             message="On the negative side you returned 0: that is ReLU's derivative, the "
+                     "zero gradient that lets units die. Leaky ReLU keeps the small slope "
+                     "there.", hint="What is the slope of the line a·x?"),
         Slip("the function instead of its derivative",
-             lambda x, slope=0.01: np.where(x > 0, x, slope * x), "leaky ReLU itself"),
-        Slip("sides swapped", lambda x, slope=0.01: np.where(x > 0, slope, 1.0), "swapped"),
+             lambda x, slope=0.01: np.where(x > 0, x, slope * x),
+             message="You returned leaky ReLU itself, not its slope (its derivative).",
+             hint="The task asks for the derivative."),
+        Slip("sides swapped", lambda x, slope=0.01: np.where(x > 0, slope, 1.0),
+             message="The two sides are swapped: the slope is 1 for x > 0 and `slope` for "
+                     "x ≤ 0.", hint="Which side is the identity?"),
         Slip("slope hard-coded", lambda x, slope=0.01: np.where(x > 0, 1.0, 0.01),
-             "ignores its `slope` argument"),
-        Slip("a single number", lambda x, slope=0.01: 1.0, "single number"),
+             message="Your function ignores its `slope` argument (it always uses 0.01).",
+             hint="Use the argument, not a number of your own."),
         Slip("slope times x", lambda x, slope=0.01: np.where(x > 0, 1, slope * x),
-             "the function's value there"),
-        Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope, "`if x > 0`"),
+             message="On the negative side you returned slope·x, the function's value there, "
+                     "not its slope: the derivative of slope·x is a constant.",
+             hint="What is the slope of the line a·x?"),
         Slip("negative slope", lambda x, slope=0.01: np.where(x > 0, 1.0, -slope),
-             "wrong sign"),
-        Slip("overwrites the caller's x", _in_place_derivative, "changed its input `x` in place"),
-        Slip("a list", lambda x, slope=0.01: [1.0 if v > 0 else slope for v in x],
-             "return a NumPy array"),
+             message="The negative side has the wrong sign: slope·x rises with x, so its "
+                     "derivative is positive.", hint="Does a·x rise or fall?"),
+        Slip("a single number", lambda x, slope=0.01: 1.0, says="single number"),
+        Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope, says="`if x > 0`"),
+        Slip("overwrites the caller's x", _in_place_derivative,
+             says="changed its input `x` in place"),
+        Slip("a list", lambda x, slope=0.01: [1.0 if v > 0 else slope for v in np.ravel(x)],
+             says="return a NumPy array"),
     ],
-))
+)
 
 # --- 4.2 · Count the dead units ----------------------------------------------------------
 
@@ -245,42 +239,8 @@ _ELU_HINTS = [
 ]
 
 
-def _check_elu(elu):
-    x = _ELU_INPUTS
-    for alpha in (1.0, 2.0):
-        shown = f"elu(x, alpha={alpha:g})"
-        raw = _call_elementwise(elu, x, alpha, "elu")
-        got = as_array(raw, shown, array=True)
-        expected = activations.elu(x, alpha)
-        if got.shape == x.shape:
-            slips = [
-                (np.where(x > 0, x, alpha * np.exp(x)), "The negative side lacks the − 1: "
-                 "α·eˣ jumps to α at 0 and tends to 0, but ELU must be continuous at 0 and "
-                 "saturate at −α.", "Compare your negative side at x = 0 with the formula."),
-                (activations.relu(x), "Your function returns 0 for negative inputs: that is "
-                 "ReLU. ELU's negative values are what pull the mean activation toward 0.",
-                 "What does the task say for x ≤ 0?"),
-                (alpha * np.expm1(x), "You used α(eˣ − 1) for every input; for x > 0 ELU is "
-                 "the identity, x.", "ELU has two pieces."),
-                (np.where(x > 0, x, alpha * x), "That is leaky ReLU with slope α; ELU's negative "
-                 "side is the curve α(eˣ − 1), which flattens out at −α.",
-                 "What does the task say for x ≤ 0?"),
-            ]
-            if alpha != 1.0:
-                slips.append((np.where(x > 0, x, alpha * np.exp(x) - 1), "α multiplies the "
-                              "− 1 too: ELU's negative side is α(eˣ − 1) = α·eˣ − α, not "
-                              "α·eˣ − 1 (the two agree only for α = 1). Mind the brackets.",
-                              "Where do the brackets go?"))
-                slips.append((activations.elu(x, 1.0), "Your function ignores its `alpha` "
-                              "argument (it always uses 1).",
-                              "Use the argument, not a number of your own."))
-            at = int(np.argmax(np.abs(got - expected))) if np.isfinite(got).all() else 0
-            reject_slips(got, slips, right=expected,
-                         expected=f"{shown} at x = {x[at]:g}: {expected[at]:.4f}",
-                         shown=f"{got[at]:.4f}")
-        expect_close(raw, expected, what=shown, inputs=x)
-    return ("ELU(x) = x on the positive side (slope 1, like ReLU) and saturates at −α on the "
-            "negative side, so its outputs average closer to 0.")
+_ELU_CASES = (_elementwise_cases(_ELU_INPUTS, 1.0, "alpha", 43)
+              + _elementwise_cases(_ELU_INPUTS, 2.0, "alpha", 44))
 
 
 def _in_place_elu(x, alpha=1.0):
@@ -289,29 +249,41 @@ def _in_place_elu(x, alpha=1.0):
     return x
 
 
-register(Exercise(
-    id="4.3",
-    title="ELU from scratch",
-    answer_name="elu",
-    checker=_check_elu,
-    hints=_ELU_HINTS,
-    wrong_answers=[
+function_exercise(
+    "4.3", "ELU from scratch", "elu", activations.elu, _ELU_CASES, hints=_ELU_HINTS,
+    explain_error=_explain_if,
+    success="ELU(x) = x on the positive side (slope 1, like ReLU) and saturates at −α on the "
+            "negative side, so its outputs average closer to 0.",
+    slips=[
         Slip("forgets the − 1", lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x)),
-             "lacks the − 1"),
-        Slip("ReLU", lambda x, alpha=1.0: np.maximum(0.0, x), "that is ReLU"),
+             message="The negative side lacks the − 1: α·eˣ jumps to α at 0 and tends to 0, "
+                     "but ELU must be continuous at 0 and saturate at −α.",
+             hint="Compare your negative side at x = 0 with the formula."),
+        Slip("ReLU", lambda x, alpha=1.0: np.maximum(0.0, x),
+             message="Your function returns 0 for negative inputs: that is ReLU. ELU's "
+                     "negative values are what pull the mean activation toward 0.",
+             hint="What does the task say for x ≤ 0?"),
         Slip("no identity branch", lambda x, alpha=1.0: alpha * (np.exp(x) - 1),
-             "for every input"),
-        Slip("leaky ReLU", lambda x, alpha=1.0: np.where(x > 0, x, alpha * x), "leaky ReLU"),
+             message="You used α(eˣ − 1) for every input; for x > 0 ELU is the identity, x.",
+             hint="ELU has two pieces."),
+        Slip("leaky ReLU", lambda x, alpha=1.0: np.where(x > 0, x, alpha * x),
+             message="That is leaky ReLU with slope α; ELU's negative side is the curve "
+                     "α(eˣ − 1), which flattens out at −α.",
+             hint="What does the task say for x ≤ 0?"),
         Slip("ignores alpha", lambda x, alpha=1.0: np.where(x > 0, x, np.expm1(x)),
-             "ignores its `alpha`"),
+             message="Your function ignores its `alpha` argument (it always uses 1).",
+             hint="Use the argument, not a number of your own."),
         Slip("α not on the − 1",
-             lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x) - 1), "brackets"),
+             lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.exp(x) - 1),
+             message="α multiplies the − 1 too: ELU's negative side is α(eˣ − 1) = α·eˣ − α, "
+                     "not α·eˣ − 1 (the two agree only for α = 1). Mind the brackets.",
+             hint="Where do the brackets go?"),
         Slip("scalar code", lambda x, alpha=1.0: x if x > 0 else alpha * (np.exp(x) - 1),
-             "`if x > 0`"),
-        Slip("overwrites the caller's x", _in_place_elu, "changed its input `x` in place"),
+             says="`if x > 0`"),
+        Slip("overwrites the caller's x", _in_place_elu, says="changed its input `x` in place"),
         Slip("a list", lambda x, alpha=1.0: [float(v) if v > 0 else alpha * np.expm1(v)
-                                             for v in x], "return a NumPy array"),
+                                             for v in np.ravel(x)], says="return a NumPy array"),
         Slip("float32 with a wrong α", lambda x, alpha=1.0: np.where(
-            x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32), "differs"),
+            x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32), says="differs"),
     ],
-))
+)
