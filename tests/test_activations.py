@@ -32,8 +32,49 @@ def torch_value_and_slope(name, x):
     return y.detach().numpy(), slope.numpy()
 
 
-def test_the_names_are_those_of_the_network_builder():
-    assert set(activations.ACTIVATIONS) == set(NET_ACTIVATIONS)
+def test_the_network_builder_uses_the_one_table():
+    assert NET_ACTIVATIONS is activations.ACTIVATIONS
+    assert set(activations.ACTIVATIONS) == set(TORCH)
+
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_each_row_holds_the_same_function_in_torch_and_numpy(name):
+    row = activations.ACTIVATIONS[name]
+    assert row.name == name and isinstance(row.make(), row.module)
+    x = np.linspace(-3, 3, 25)
+    with torch.no_grad():
+        torch_values = row.make()(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(row.function(x), torch_values, rtol=1e-6, atol=1e-12)
+    function, derivative = row  # unpacks like the older (function, derivative) pairs
+    assert function is row.function and derivative is row.derivative
+    assert activations.name_of(row.make()) == name
+
+
+@pytest.mark.parametrize("name, options", [("leaky_relu", {"negative_slope": 0.3}),
+                                           ("elu", {"alpha": 0.4})])
+def test_options_reach_both_the_module_and_the_numpy_functions(name, options):
+    row = activations.ACTIVATIONS[name]
+    module = row.make(**options)
+    function, derivative = row.numpy(**options)
+    t = torch.tensor(np.linspace(-3, 3, 25), requires_grad=True)
+    y = module(t)
+    (slope,) = torch.autograd.grad(y.sum(), t)
+    x = t.detach().numpy()
+    np.testing.assert_allclose(function(x), y.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(derivative(x), slope.numpy(), rtol=1e-12)
+    default_function, _ = row.numpy()
+    assert not np.allclose(default_function(x), function(x))
+
+
+def test_bad_options_and_lookups_are_explained():
+    with pytest.raises(ValueError, match="'relu' has no option 'alpha'; accepted: none"):
+        activations.ACTIVATIONS["relu"].make(alpha=1.0)
+    with pytest.raises(ValueError, match=r"activation_options\['alpha'\] must be a finite"):
+        activations.ACTIVATIONS["elu"].numpy(alpha=math.inf)
+    assert activations.name_of(torch.nn.Softplus()) is None
+    from utils.nets import BlockInput
+
+    assert activations.name_of(BlockInput()) is None  # a marker, not the identity activation
 
 
 @pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))

@@ -124,3 +124,56 @@ def test_synthetic_sets_are_reproducible():
 def test_synthetic_bad_input_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- sequence tasks with a long time lag -----------------------------------------------------
+
+
+def test_adding_problem_shapes_markers_and_targets():
+    x, y = data.make_adding_problem(200, 30, seed=0)
+    assert x.shape == (200, 30, 2) and y.shape == (200, 1)
+    assert x.dtype == y.dtype == torch.float32
+    markers = x[:, :, 1]
+    assert torch.equal(markers.sum(1), torch.full((200,), 2.0))
+    assert (markers[:, :15].sum(1) == 1).all()  # one marker in each half
+    values = x[:, :, 0]
+    assert values.min() >= 0 and values.max() <= 1
+    torch.testing.assert_close(y[:, 0], (values * markers).sum(1))
+
+
+def test_adding_problem_baseline_mse_is_one_sixth():
+    """Always predicting 1 scores Var(u1 + u2) = 2/12 ≈ 0.167 (Hochreiter & Schmidhuber 1997)."""
+    _, y = data.make_adding_problem(20_000, 20, seed=1)
+    assert ((y - 1) ** 2).mean().item() == pytest.approx(1 / 6, abs=0.005)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_first_symbol_task_labels_the_first_step():
+    x, y = data.make_first_symbol_task(500, 12, n_symbols=5, seed=0)
+    assert x.shape == (500, 12, 5) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.equal(x.sum(2), torch.ones(500, 12))  # one-hot at every step
+    assert torch.equal(x[:, 0].argmax(1), y)
+    # no other step tells the answer: the last symbol agrees with it about 1 time in 5
+    agreement = (x[:, -1].argmax(1) == y).float().mean().item()
+    assert 0.1 < agreement < 0.3
+    assert set(y.tolist()) == set(range(5))
+
+
+@pytest.mark.parametrize("make", [data.make_adding_problem, data.make_first_symbol_task])
+def test_sequence_tasks_are_reproducible_from_their_seed(make):
+    first, again, other = make(50, 10, seed=3), make(50, 10, seed=3), make(50, 10, seed=4)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[0], other[0])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: data.make_adding_problem(0, 10), "n must be"),
+    (lambda: data.make_adding_problem(10, 1), "length must be a whole number ≥ 2, got 1"),
+    (lambda: data.make_adding_problem(10, 10**9), "length must be"),
+    (lambda: data.make_adding_problem(10**6, 10**5), "n × length must be at most"),
+    (lambda: data.make_adding_problem(10, 10, seed=-1), "seed must be"),
+    (lambda: data.make_first_symbol_task(10, 10, n_symbols=1), "n_symbols must be"),
+])
+def test_sequence_task_bad_input_is_explained(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

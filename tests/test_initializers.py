@@ -153,10 +153,9 @@ def test_non_positive_or_odd_gains_are_refused(name, gain):
         inits.INITIALIZERS[name]((4, 4), gain=gain)
 
 
-@pytest.mark.parametrize("name", ["glorot", "He_normal", "", None, 3, ["he_normal"], "default",
-                                  "normal"])
+@pytest.mark.parametrize("name", ["glorot", "He_normal", "", None, 3, ["he_normal"], "default"])
 def test_unknown_names_list_the_accepted_ones(name):
-    with pytest.raises(ValueError, match="Unknown init .*accepted: 'glorot_standard', "
+    with pytest.raises(ValueError, match="Unknown init .*accepted: 'normal', 'glorot_standard', "
                                          "'xavier_uniform', 'xavier_normal', 'he_uniform'"):
         inits.init_weights((4, 4), name)
     with pytest.raises(ValueError, match="accepted"):
@@ -250,7 +249,8 @@ def test_jacobian_refuses_bad_inputs(model, x, message):
 def test_the_from_scratch_names_are_make_mlps_names():
     from utils import nets, widgets
 
-    assert set(inits.INITIALIZERS) == set(nets.INITIALIZERS) - {"default", "normal"}
+    assert set(inits.INITIALIZERS) == set(nets.INITIALIZERS) - {"default"}
+    assert nets.INIT_ALIASES is inits.INIT_ALIASES
     assert set(widgets.EXPLORER_INITS) <= set(nets.INITIALIZERS)
     for alias, name in nets.INIT_ALIASES.items():
         assert name in nets.INITIALIZERS
@@ -272,5 +272,37 @@ def nets_first_weight(name):
     from utils import nets
 
     layer = nn.Linear(400, 300)
-    nets.initialize_linear(layer, name)
+    nets.initialize_linear(layer, name, **({"init_std": 1.0} if name == "normal" else {}))
     return layer.weight.detach()
+
+
+# --- one table: the NumPy and the PyTorch version of every init ------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(inits.INITIALIZERS))
+@pytest.mark.parametrize("gain", [None, 0.5])
+def test_the_torch_and_numpy_versions_follow_one_gain_convention(name, gain):
+    row = inits.INITIALIZERS[name]
+    assert row.name == name and callable(row)
+    torch.manual_seed(0)
+    weight = row.fill_(torch.empty(300, 400, dtype=torch.float64), gain)
+    ours = inits.init_weights((300, 400), name, gain=gain, rng=0)
+    assert weight.var().item() == pytest.approx(ours.var(), rel=0.03)
+    assert weight.abs().max().item() == pytest.approx(np.abs(ours).max(), rel=0.25)
+    expected = (row.default_gain if gain is None else gain) ** 2 * {
+        "normal": 1.0, "glorot_standard": 1 / 1200, "xavier_uniform": 2 / 700,
+        "xavier_normal": 2 / 700, "he_uniform": 1 / 400, "he_normal": 1 / 400,
+        "lecun_normal": 1 / 400, "orthogonal": 1 / 400}[name]
+    assert ours.var() == pytest.approx(expected, rel=0.03)
+
+
+def test_torch_fill_counts_the_fans_of_a_conv_kernel():
+    torch.manual_seed(0)
+    kernel = inits.INITIALIZERS["he_normal"].fill_(torch.empty(64, 32, 3, 3))
+    assert kernel.var().item() == pytest.approx(2 / (32 * 9), rel=0.05)
+
+
+@pytest.mark.parametrize("weight", [torch.empty(5), "w", None])
+def test_torch_fill_refuses_what_it_cannot_fill(weight):
+    with pytest.raises(ValueError, match="weight must be a torch tensor with at least 2"):
+        inits.INITIALIZERS["xavier_normal"].fill_(weight)

@@ -1,9 +1,11 @@
-"""utils.nets: the MLP builder, its registries and its initializers."""
+"""utils.nets: the MLP, conv and sequence builders, their options and their initializers."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from utils import nets
@@ -11,6 +13,7 @@ from utils import nets
 
 def test_structure_and_names():
     model = nets.make_mlp(64, 10, depth=3, width=32, activation="tanh")
+    assert isinstance(model, nets.MLP)
     assert [name for name, _ in model.named_children()] == ["hidden1", "hidden2", "hidden3",
                                                             "output"]
     assert isinstance(model.hidden2.activation, nn.Tanh)
@@ -19,10 +22,49 @@ def test_structure_and_names():
     assert nets.count_parameters(model) == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
 
 
+def test_iteration_gives_the_hidden_layers_then_the_output():
+    """Notebooks 03–05 read ``list(net)[:-1]`` and ``net.children()``: both keep working."""
+    model = nets.make_mlp(4, 2, depth=3, width=8)
+    assert list(model) == [model.hidden1, model.hidden2, model.hidden3, model.output]
+    assert len(model) == 4 and model[0] is model.hidden1 and model[-1] is model.output
+    assert list(model)[:-1] == nets.hidden_layers(model)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(model[:2](x), model.hidden2(model.hidden1(x)))
+
+
 @pytest.mark.parametrize("activation", sorted(nets.ACTIVATIONS))
 def test_every_activation_builds_and_runs(activation):
     model = nets.make_mlp(4, 2, depth=2, width=8, activation=activation)
+    assert isinstance(model.hidden1.activation, nets.ACTIVATIONS[activation].module)
     assert torch.isfinite(model(torch.randn(3, 4))).all()
+
+
+def test_activation_options_and_factories():
+    leaky = nets.make_mlp(4, 2, depth=2, width=8, activation="leaky_relu",
+                          activation_options={"negative_slope": 0.2})
+    assert all(layer.activation.negative_slope == 0.2 for layer in nets.hidden_layers(leaky))
+    elu = nets.make_mlp(4, 2, depth=2, width=8, activation="elu",
+                        activation_options={"alpha": 0.5})
+    assert elu.hidden2.activation.alpha == 0.5
+    made = nets.make_mlp(4, 2, depth=2, width=8, activation=lambda: nn.Softplus(beta=2.0))
+    assert isinstance(made.hidden1.activation, nn.Softplus)
+    assert made.hidden1.activation is not made.hidden2.activation  # a fresh module per layer
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(activation="relu", activation_options={"negative_slope": 0.2}),
+     "'relu' has no option 'negative_slope'; accepted: none"),
+    (dict(activation="elu", activation_options={"slope": 0.2}), "accepted: 'alpha'"),
+    (dict(activation="elu", activation_options={"alpha": math.nan}), "alpha"),
+    (dict(activation="elu", activation_options=0.5), "activation_options must be a dict"),
+    (dict(activation=lambda: 3), "returning an nn.Module; it returned int"),
+    (dict(activation=nn.ReLU, activation_options={"inplace": True}), "only go with an "
+                                                                     "activation name"),
+])
+def test_bad_activation_options_are_explained(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        nets.make_mlp(4, 2, depth=2, width=8, **kwargs)
+    assert message in str(error.value)
 
 
 @pytest.mark.parametrize("norm, kind", [("batch", nn.BatchNorm1d), ("layer", nn.LayerNorm)])
@@ -31,13 +73,210 @@ def test_normalization(norm, kind):
     assert isinstance(model.hidden1.norm, kind)
 
 
-def test_residual_layers_add_their_input():
-    model = nets.make_mlp(4, 2, depth=3, width=8, residual=True, init="he_normal")
-    assert not isinstance(model.hidden1, nets.Residual)
-    assert isinstance(model.hidden2, nets.Residual)
-    x = torch.randn(5, 8)
-    with torch.no_grad():
-        assert torch.allclose(model.hidden2(x), x + model.hidden2.layer(x))
+def test_no_bias_on_a_linear_followed_by_batch_norm():
+    for residual in (None, "post", "pre"):
+        model = nets.make_mlp(4, 2, depth=5, width=8, norm="batch", residual=residual,
+                              block_layers=2)
+        feeding = [model.hidden1, model.hidden2, model.hidden4] if residual == "pre" \
+            else nets.hidden_layers(model)
+        assert all(layer.linear.bias is None for layer in feeding), residual
+        assert model.output.bias is not None
+    # batch norm AFTER the activation, or layer norm: the Linear keeps its bias
+    after = nets.make_mlp(4, 2, depth=2, width=8, norm="batch", norm_position="after")
+    layer = nets.make_mlp(4, 2, depth=2, width=8, norm="layer")
+    assert after.hidden1.linear.bias is not None and layer.hidden1.linear.bias is not None
+
+
+def test_norm_position_puts_the_norm_after_the_activation():
+    model = nets.make_mlp(3, 2, depth=1, width=8, activation="relu", norm="batch",
+                          norm_position="after")
+    hidden = model.hidden1(torch.randn(256, 3))
+    # normalized after the ReLU: mean 0 per unit, so some outputs are negative
+    torch.testing.assert_close(hidden.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    assert (hidden < 0).any()
+    before = nets.make_mlp(3, 2, depth=1, width=8, activation="relu", norm="batch")
+    assert (before.hidden1(torch.randn(256, 3)) >= 0).all()
+
+
+def test_batch_norm_output_differs_between_train_and_eval():
+    model = nets.make_mlp(4, 3, depth=2, width=8, norm="batch", seed=0)
+    x = 3 + 2 * torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+    model.train()
+    train_output = model(x)
+    model.eval()  # running statistics (barely moved from 0 and 1 after one batch)
+    assert not torch.allclose(train_output, model(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_the_normalization_layer_is_used_in_the_forward_pass(norm):
+    # With the norm's scale 0 and shift 0.5, every hidden unit outputs exactly 0.5 —
+    # unless the forward pass skips the normalization.
+    model = nets.make_mlp(3, 2, depth=2, width=8, activation="identity", norm=norm)
+    for layer in (model.hidden1, model.hidden2):
+        with torch.no_grad():
+            layer.norm.weight.zero_()
+            layer.norm.bias.fill_(0.5)
+    hidden = model.hidden2(model.hidden1(torch.randn(16, 3)))
+    torch.testing.assert_close(hidden, torch.full((16, 8), 0.5))
+
+
+def test_batch_norm_normalizes_each_unit_over_the_batch():
+    model = nets.make_mlp(3, 2, depth=1, width=8, activation="identity", norm="batch")
+    hidden = model.hidden1(5 + 3 * torch.randn(256, 3))
+    torch.testing.assert_close(hidden.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(hidden.std(0, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
+
+
+def test_dropout_drops_in_training_only():
+    model = nets.make_mlp(4, 2, depth=2, width=64, activation="identity", dropout=0.5, seed=0)
+    assert all(layer.dropout.p == 0.5 for layer in nets.hidden_layers(model))
+    x = torch.randn(8, 4)
+    model.train()
+    assert (model.hidden1(x) == 0).float().mean() > 0.3
+    model.eval()
+    assert (model.hidden1(x) == 0).float().mean() < 0.05
+
+
+# --- residual blocks ---------------------------------------------------------------------
+
+
+def test_linear_names_are_the_same_in_plain_and_residual_nets():
+    def linear_names(model):
+        return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+
+    plain = nets.make_mlp(4, 2, depth=5, width=8)
+    for residual in ("post", "pre"):
+        for block_layers in (1, 2):
+            model = nets.make_mlp(4, 2, depth=5, width=8, residual=residual,
+                                  block_layers=block_layers)
+            assert linear_names(model) == linear_names(plain)
+            assert nets.hidden_layers(model) == [getattr(model, f"hidden{k}")
+                                                 for k in range(1, 6)]
+
+
+def test_each_block_starts_with_a_block_input_marker():
+    model = nets.make_mlp(4, 2, depth=5, width=8, residual="pre", block_layers=2)
+    assert [name for name, _ in model.named_children()] == [
+        "hidden1", "block1", "hidden2", "hidden3", "block2", "hidden4", "hidden5", "output"]
+    assert isinstance(model.block1, nets.BlockInput)
+    plain = nets.make_mlp(4, 2, depth=5, width=8)
+    assert not any(isinstance(m, nets.BlockInput) for m in plain.modules())
+
+
+def one_block_net(residual, block_layers=2):
+    return nets.make_mlp(3, 2, depth=1 + block_layers, width=6, activation="tanh",
+                         norm="layer", residual=residual, block_layers=block_layers, seed=0)
+
+
+def test_post_activation_block_applies_the_activation_after_the_addition():
+    """He et al. 2016a: x → act(x + norm(W₂ act(norm(W₁ x)))) ."""
+    model = one_block_net("post")
+    a, b = model.hidden2, model.hidden3
+    x = model.hidden1(torch.randn(5, 3))
+    expected = torch.tanh(x + b.norm(b.linear(torch.tanh(a.norm(a.linear(x))))))
+    torch.testing.assert_close(_block_output(model, x), expected)
+
+
+def test_pre_activation_block_keeps_a_clean_identity_path():
+    """He et al. 2016b: x → x + W₂ act(norm(W₁ act(norm(x)))) ."""
+    model = one_block_net("pre")
+    a, b = model.hidden2, model.hidden3
+    x = model.hidden1(torch.randn(5, 3))
+    expected = x + b.linear(torch.tanh(b.norm(a.linear(torch.tanh(a.norm(x))))))
+    torch.testing.assert_close(_block_output(model, x), expected)
+    assert a.norm.normalized_shape == (6,)  # the norm sees the block's input
+
+
+def _block_output(model, x):
+    """What reaches the output layer when ``x`` leaves hidden1 (read with a hook)."""
+    seen = {}
+    handles = [model.output.register_forward_pre_hook(lambda m, args: seen.update(x=args[0])),
+               model.hidden1.register_forward_hook(lambda m, args, out: x)]
+    model(torch.zeros(len(x), 3))
+    for handle in handles:
+        handle.remove()
+    return seen["x"]
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("residual", ["post", "pre"])
+def test_residual_nets_carry_more_gradient_to_the_first_layer(activation, residual):
+    """Depth 20: over seeds 0–9 the ratio was ≥ 3.6e4 (tanh, post), far above 100."""
+    x = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(1))
+
+    def first_layer_gradient(**options):
+        model = nets.make_mlp(16, 4, depth=20, width=32, activation=activation, seed=3,
+                              **options)
+        F.cross_entropy(model(x), y).backward()
+        return model.hidden1.linear.weight.grad.norm().item()
+
+    assert first_layer_gradient(residual=residual) >= 100 * first_layer_gradient()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(residual="yes"), "Unknown residual 'yes'; accepted: None, 'post', 'pre'"),
+    (dict(residual="post", block_layers=3), "Unknown block_layers 3; accepted: 1, 2"),
+    (dict(residual="post", depth=4, block_layers=2), "needs depth = 1 + a multiple of 2"),
+    (dict(residual="pre", depth=1), "needs depth ≥ 2"),
+])
+def test_bad_residual_shapes_are_explained(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        nets.make_mlp(4, 2, **({"depth": 3, "width": 8} | kwargs))
+    assert message in str(error.value)
+
+
+def test_residual_true_and_false_are_the_older_spellings():
+    assert nets.make_mlp(4, 2, depth=3, width=8, residual=True).residual == "post"
+    assert nets.make_mlp(4, 2, depth=3, width=8, residual=False).residual is None
+
+
+def test_a_residual_net_cannot_be_sliced():
+    with pytest.raises(ValueError, match="cannot be sliced"):
+        nets.make_mlp(4, 2, depth=3, width=8, residual="pre")[:2]
+
+
+def test_hidden_layers_explains_a_model_it_cannot_read():
+    with pytest.raises(ValueError, match="reads networks built by make_mlp.*Sequential has none"):
+        nets.hidden_layers(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    with pytest.raises(ValueError, match="model must be"):
+        nets.hidden_layers("net")
+
+
+# --- seeds and inits ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["default", "he_normal"])
+def test_seed_builds_the_same_weights_without_touching_the_global_rng(init):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = nets.make_mlp(4, 2, depth=3, width=8, init=init, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    second = nets.make_mlp(4, 2, depth=3, width=8, init=init, seed=7)
+    other = nets.make_mlp(4, 2, depth=3, width=8, init=init, seed=8)
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.hidden1.linear.weight, other.hidden1.linear.weight)
+
+
+def test_without_a_seed_the_global_rng_decides():
+    torch.manual_seed(0)
+    first = nets.make_mlp(4, 2, depth=2, width=8)
+    torch.manual_seed(0)
+    assert torch.equal(first.hidden1.linear.weight,
+                       nets.make_mlp(4, 2, depth=2, width=8).hidden1.linear.weight)
+
+
+def test_gain_scales_the_standard_deviation_and_output_init_is_separate():
+    plain = nets.make_mlp(400, 300, depth=1, width=400, init="he_normal", seed=0)
+    scaled = nets.make_mlp(400, 300, depth=1, width=400, init="he_normal", gain=3.0, seed=0)
+    assert plain.hidden1.linear.weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.05)
+    assert scaled.hidden1.linear.weight.std().item() == pytest.approx(3 / 20, rel=0.05)
+    mixed = nets.make_mlp(400, 300, depth=1, width=400, init="he_normal",
+                          output_init="orthogonal", seed=0)
+    product = mixed.output.weight @ mixed.output.weight.T
+    torch.testing.assert_close(product, torch.eye(300), atol=1e-4, rtol=0)
+    assert torch.count_nonzero(mixed.output.bias) == 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -46,10 +285,16 @@ def test_residual_layers_add_their_input():
     (dict(width=0), "width must be"),
     (dict(activation="swish"), "Unknown activation 'swish'; accepted: 'identity', 'sigmoid'"),
     (dict(init="glorot"), "Unknown init 'glorot'; accepted: 'default', 'normal'"),
+    (dict(output_init="glorot"), "Unknown init 'glorot'"),
     (dict(norm="group"), "Unknown norm 'group'; accepted: None, 'batch', 'layer'"),
-    (dict(residual="yes"), "residual must be True or False"),
+    (dict(norm="batch", norm_position="inside"), "Unknown norm_position 'inside'"),
     (dict(init="normal"), "init='normal' needs init_std"),
     (dict(init="he_normal", init_std=0.1), "init_std is only used by init='normal'"),
+    (dict(init="default", gain=2.0), "init='default' keeps PyTorch's own init and takes no gain"),
+    (dict(init="he_normal", gain=0), "gain must be"),
+    (dict(dropout=1.0), "dropout must be"),
+    (dict(dropout=-0.1), "dropout must be"),
+    (dict(seed=-1), "seed must be"),
 ])
 def test_bad_input_is_explained(kwargs, message):
     arguments = dict(depth=2, width=8) | kwargs
@@ -97,26 +342,6 @@ def test_default_init_keeps_torch_bias():
     assert torch.count_nonzero(layer.bias) > 0
 
 
-@pytest.mark.parametrize("norm", ["batch", "layer"])
-def test_the_normalization_layer_is_used_in_the_forward_pass(norm):
-    # With the norm's scale 0 and shift 0.5, every hidden unit outputs exactly 0.5 —
-    # unless the forward pass skips the normalization.
-    model = nets.make_mlp(3, 2, depth=2, width=8, activation="identity", norm=norm)
-    for layer in (model.hidden1, model.hidden2):
-        with torch.no_grad():
-            layer.norm.weight.zero_()
-            layer.norm.bias.fill_(0.5)
-    hidden = model[:2](torch.randn(16, 3))
-    torch.testing.assert_close(hidden, torch.full((16, 8), 0.5))
-
-
-def test_batch_norm_normalizes_each_unit_over_the_batch():
-    model = nets.make_mlp(3, 2, depth=1, width=8, activation="identity", norm="batch")
-    hidden = model.hidden1(5 + 3 * torch.randn(256, 3))
-    torch.testing.assert_close(hidden.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
-    torch.testing.assert_close(hidden.std(0, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
-
-
 @pytest.mark.parametrize("kwargs, message", [
     (dict(depth=10**12), "depth must be a whole number from 1 to 1,000"),
     (dict(width=10**9), "width must be a whole number from 1 to 100,000"),
@@ -133,9 +358,136 @@ def test_slips_fail_at_once_with_a_clear_message(kwargs, message):
 
 
 def test_numpy_integers_and_init_aliases_are_accepted():
-    import numpy as np
-
     model = nets.make_mlp(np.int64(4), np.int32(2), depth=np.int64(2), width=np.int16(8),
                           init="kaiming_normal")
     assert nets.count_parameters(model) == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2
     assert nets.canonical_init("kaiming_normal") == "he_normal"
+
+
+# --- the conv net ------------------------------------------------------------------------------
+
+
+def test_convnet_is_small_and_takes_both_digit_shapes():
+    model = nets.make_convnet(seed=0)
+    assert nets.count_parameters(model) < 5000
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(model(x), model(x.reshape(3, 1, 8, 8)))
+    assert model(x).shape == (3, 10)
+    with pytest.raises(ValueError, match=r"\(batch, 64\) or \(batch, 1, 8, 8\), got \(3, 63\)"):
+        model(torch.randn(3, 63))
+
+
+def test_convnet_options():
+    model = nets.make_convnet(activation="leaky_relu", activation_options={"negative_slope": 0.3},
+                              init="he_normal", norm="batch", dropout=0.2, residual=True, seed=0)
+    assert isinstance(model.block1, nets.BlockInput)
+    assert model.conv1.conv.bias is None and isinstance(model.conv3.norm, nn.BatchNorm2d)
+    assert model.conv4.activation.negative_slope == 0.3 and model.conv2.dropout.p == 0.2
+    assert torch.count_nonzero(model.output.bias) == 0
+    first = nets.make_convnet(residual=True, seed=4)
+    again = nets.make_convnet(residual=True, seed=4)
+    assert torch.equal(first.conv3.conv.weight, again.conv3.conv.weight)
+
+
+def test_convnet_residual_block_adds_its_input():
+    model = nets.make_convnet(residual=True, seed=0)
+    with torch.no_grad():
+        model.conv4.conv.weight.zero_()
+        model.conv4.conv.bias.zero_()
+    seen = {}
+    model.block1.register_forward_hook(lambda m, args, out: seen.update(block=out))
+    model.output.register_forward_pre_hook(lambda m, args: seen.update(out=args[0]))
+    model(torch.randn(2, 64))
+    torch.testing.assert_close(seen["out"], torch.relu(seen["block"]).flatten(1))
+
+
+def test_convnet_learns_the_digits():
+    from utils.data import digits_split
+
+    split = digits_split().tensors("cpu")
+    model = nets.make_convnet(seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for batch in torch.randperm(len(split.x_train), generator=generator).split(64):
+            optimizer.zero_grad()
+            F.cross_entropy(model(split.x_train[batch]), split.y_train[batch]).backward()
+            optimizer.step()
+    with torch.no_grad():
+        accuracy = (model(split.x_test).argmax(1) == split.y_test).float().mean().item()
+    assert accuracy > 0.8
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(channels=(8,)), "channels must be two numbers"),
+    (dict(norm="layer"), "Unknown norm 'layer'; accepted: None, 'batch'"),
+    (dict(residual="pre"), "residual must be True or False"),
+    (dict(init="he"), "Unknown init 'he'"),
+])
+def test_convnet_bad_input_is_explained(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        nets.make_convnet(**kwargs)
+    assert message in str(error.value)
+
+
+# --- sequence models -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, layer", [("rnn", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)])
+def test_sequence_models_return_a_tensor_from_the_last_step(kind, layer):
+    model = nets.make_sequence_model(kind, 2, 8, 3, num_layers=2, seed=0)
+    assert isinstance(model.rnn, layer) and model.rnn.batch_first and model.rnn.num_layers == 2
+    x = torch.randn(4, 7, 2)
+    output = model(x)
+    assert torch.is_tensor(output) and output.shape == (4, 3)
+    hidden, _ = model.rnn(x)
+    torch.testing.assert_close(output, model.head(hidden[:, -1]))
+    # the output depends on the first step (the recurrence carries it)
+    changed = x.clone()
+    changed[:, 0] += 1
+    assert not torch.allclose(model(changed), output)
+
+
+def test_forget_bias_lands_in_the_forget_gate_slice():
+    """PyTorch stacks the LSTM gates as i, f, g, o: the forget gate is rows [H, 2H)."""
+    hidden = 5
+    plain = nets.make_sequence_model("lstm", 2, hidden, 1, num_layers=2, seed=0)
+    model = nets.make_sequence_model("lstm", 2, hidden, 1, num_layers=2, forget_bias=2.5, seed=0)
+    for layer in range(2):
+        b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
+        b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
+        total = (b_ih + b_hh).detach()
+        torch.testing.assert_close(total[hidden:2 * hidden], torch.full((hidden,), 2.5))
+        before = getattr(plain.rnn, f"bias_ih_l{layer}")
+        for gate in (0, 2, 3):  # input, cell candidate, output: untouched
+            rows = slice(gate * hidden, (gate + 1) * hidden)
+            torch.testing.assert_close(b_ih[rows], before[rows])
+    # the gate really opens: with zero input and state, f = σ(2.5) ≈ 0.92
+    cell = nn.LSTMCell(2, hidden)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(model.rnn, f"{name}_l0"))
+    gates = (cell.bias_ih + cell.bias_hh).detach()
+    assert torch.sigmoid(gates[hidden:2 * hidden]).min() > 0.9
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kind="transformer"), "Unknown kind 'transformer'; accepted: 'rnn', 'lstm', 'gru'"),
+    (dict(kind="gru", forget_bias=1.0), "forget_bias is an LSTM option"),
+    (dict(kind="lstm", nonlinearity="relu"), "nonlinearity is the vanilla RNN's option"),
+    (dict(kind="rnn", nonlinearity="sigmoid"), "Unknown nonlinearity 'sigmoid'"),
+    (dict(kind="lstm", forget_bias=math.nan), "forget_bias must be a finite number"),
+    (dict(hidden_size=0), "hidden_size must be"),
+    (dict(num_layers=10**9), "num_layers must be"),
+])
+def test_sequence_model_bad_input_is_explained(kwargs, message):
+    arguments = dict(kind="lstm", input_size=2, hidden_size=4, output_size=1) | kwargs
+    with pytest.raises(ValueError) as error:
+        nets.make_sequence_model(**arguments)
+    assert message in str(error.value)
+
+
+def test_sequence_model_explains_a_wrong_input_shape():
+    model = nets.make_sequence_model("gru", 2, 4, 1)
+    with pytest.raises(ValueError, match=r"\(batch, time, 2\), got \(3, 5\)"):
+        model(torch.randn(3, 5))

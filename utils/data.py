@@ -1,9 +1,13 @@
-"""Data for the course: the shipped 8×8 digits and small synthetic sets.
+"""Data for the course: the shipped 8×8 digits, small synthetic sets and sequence tasks.
 
 Nothing is downloaded. The digits live in ``data/digits.npz`` (see
 ``data/README.md`` for source, licence and checksum); the loader checks the
-file's SHA-256 so an altered or truncated file is caught at once.
+file's SHA-256 so an altered or truncated file is caught at once. The
+sequence tasks with a long time lag (``make_adding_problem``,
+``make_first_symbol_task``) return torch tensors ``(x, y)`` drawn from a seed.
 """
+
+from __future__ import annotations
 
 import hashlib
 import os
@@ -57,7 +61,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_digits(path=None):
+def load_digits(path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 handwritten digits: ``images`` (N, 8, 8) uint8 in 0..16, ``labels`` (N,).
 
     The file's checksum is verified; a missing or altered file raises an
@@ -99,12 +103,12 @@ def _check_device(device):
 class Split:
     """A train/test split: features ``x_*`` and integer class labels ``y_*``."""
 
-    x_train: object
-    y_train: object
-    x_test: object
-    y_test: object
+    x_train: np.ndarray | torch.Tensor
+    y_train: np.ndarray | torch.Tensor
+    x_test: np.ndarray | torch.Tensor
+    y_test: np.ndarray | torch.Tensor
 
-    def tensors(self, device=None) -> "Split":
+    def tensors(self, device: str | torch.device | None = None) -> Split:
         """The same split as torch tensors (float32 features, int64 labels) on ``device``."""
         from utils.setup import current_device
 
@@ -119,7 +123,7 @@ class Split:
         return Split(features(self.x_train), labels(self.y_train),
                      features(self.x_test), labels(self.y_test))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Split(train: x {tuple(self.x_train.shape)}, y {tuple(self.y_train.shape)}; "
                 f"test: x {tuple(self.x_test.shape)}, y {tuple(self.y_test.shape)})")
 
@@ -131,7 +135,8 @@ def _check_fraction(test_fraction):
     return test_fraction
 
 
-def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
+def stratified_split_indices(labels: np.ndarray, test_fraction: float = 0.25,
+                             seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a stratified split: each class keeps its share in train and test."""
     labels = checks.array("labels", labels, ndim=1, dtype=None)
     _check_fraction(test_fraction)
@@ -145,7 +150,7 @@ def stratified_split_indices(labels, test_fraction=0.25, seed=SPLIT_SEED):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def standardize(x_train, x_test):
+def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Z-score both sets with the training set's mean and (floored) standard deviation.
 
     ``x_train`` and ``x_test`` are arrays of shape (examples, features).
@@ -161,7 +166,8 @@ def standardize(x_train, x_test):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
-def digits_split(test_fraction=0.25, standardized=True, flatten=True) -> Split:
+def digits_split(test_fraction: float = 0.25, standardized: bool = True,
+                 flatten: bool = True) -> Split:
     """The digits in a fixed stratified train/test split (1,347 / 450 images by default).
 
     ``standardized`` z-scores each pixel with training-set statistics (with a
@@ -195,7 +201,8 @@ def _check_noise(noise):
     return checks.finite_number("noise", noise, minimum=0)
 
 
-def make_spirals(n_per_class=200, n_classes=2, noise=0.03, turns=1.5, seed=0):
+def make_spirals(n_per_class: int = 200, n_classes: int = 2, noise: float = 0.03,
+                 turns: float = 1.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved spirals in 2-D: ``x`` (n_per_class·n_classes, 2) float32, ``y`` int64.
 
     A classic set that a linear model cannot separate. ``noise`` is the
@@ -219,7 +226,8 @@ def make_spirals(n_per_class=200, n_classes=2, noise=0.03, turns=1.5, seed=0):
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
 
 
-def make_moons(n_samples=400, noise=0.1, seed=0):
+def make_moons(n_samples: int = 400, noise: float = 0.1,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles in 2-D: ``x`` (n_samples, 2) float32, ``y`` in {0, 1}."""
     _check_count("n_samples", n_samples, minimum=2)
     _check_noise(noise)
@@ -236,13 +244,14 @@ def make_moons(n_samples=400, noise=0.1, seed=0):
     return x[order].astype(np.float32), y[order].astype(np.int64)
 
 
-def target_curve(x):
+def target_curve(x: np.ndarray | float) -> np.ndarray:
     """The 1-D function behind ``make_regression_curve``: a wiggle on a slope."""
     x = checks.array("x", x, finite=False)
     return np.sin(3 * x) + 0.3 * x
 
 
-def make_regression_curve(n_samples=200, noise=0.1, low=-2.0, high=2.0, seed=0):
+def make_regression_curve(n_samples: int = 200, noise: float = 0.1, low: float = -2.0,
+                          high: float = 2.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Noisy samples of ``target_curve`` on [low, high]: ``x`` (n, 1), ``y`` (n, 1), float32."""
     _check_count("n_samples", n_samples)
     _check_noise(noise)
@@ -253,3 +262,61 @@ def make_regression_curve(n_samples=200, noise=0.1, low=-2.0, high=2.0, seed=0):
     x = np.sort(rng.uniform(low, high, n_samples))
     y = target_curve(x) + noise * rng.standard_normal(n_samples)
     return x[:, None].astype(np.float32), y[:, None].astype(np.float32)
+
+
+# --- Sequence tasks with a long time lag ---------------------------------------------------
+
+#: The longest sequence a task may have: a slip (``length=10**9``) fails at once.
+MAX_LENGTH = 100_000
+
+
+def _check_sequences(n: int, length: int, minimum_length: int = 2) -> tuple[int, int]:
+    n = _check_count("n", n)
+    length = checks.whole_number("length", length, minimum=minimum_length, maximum=MAX_LENGTH)
+    if n * length > 50_000_000:
+        raise ValueError(f"n × length must be at most 50,000,000 (memory), got {n * length:,}.")
+    return n, length
+
+
+def make_adding_problem(n: int = 1000, length: int = 50,
+                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adding problem (Hochreiter & Schmidhuber 1997): add two marked numbers.
+
+    Each of the ``n`` sequences has ``length`` steps of two features: a number
+    drawn from U[0, 1] and a marker that is 1 at exactly two steps (one in the
+    first half, one in the second) and 0 elsewhere. The target is the sum of the
+    two marked numbers. Returns ``x`` (n, length, 2) and ``y`` (n, 1), float32
+    tensors on the CPU. Always predicting 1 gives a mean squared error of
+    Var(u₁ + u₂) = 2/12 ≈ 0.167: a model must beat that to have learned anything.
+    """
+    n, length = _check_sequences(n, length)
+    rng = np.random.default_rng(checks.seed("seed", seed))
+    values = rng.uniform(0.0, 1.0, (n, length))
+    half = length // 2
+    first = rng.integers(0, half, n)
+    second = rng.integers(half, length, n)
+    markers = np.zeros((n, length))
+    rows = np.arange(n)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    x = np.stack([values, markers], axis=2)
+    y = (values[rows, first] + values[rows, second])[:, None]
+    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+
+
+def make_first_symbol_task(n: int = 1000, length: int = 50, n_symbols: int = 4,
+                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remember the first symbol: a classification task with a time lag of ``length`` − 1.
+
+    Each sequence is ``length`` one-hot symbols drawn uniformly from
+    ``n_symbols``; the label is the FIRST symbol. The later symbols are
+    distractors that look exactly like it, so the answer must be carried
+    through every step. Returns ``x`` (n, length, n_symbols) float32 and ``y``
+    (n,) int64, tensors on the CPU. Guessing gives an accuracy of 1/n_symbols.
+    """
+    n, length = _check_sequences(n, length)
+    n_symbols = checks.whole_number("n_symbols", n_symbols, minimum=2, maximum=1000)
+    rng = np.random.default_rng(checks.seed("seed", seed))
+    symbols = rng.integers(0, n_symbols, (n, length))
+    x = np.eye(n_symbols, dtype=np.float32)[symbols]
+    return torch.as_tensor(x), torch.as_tensor(symbols[:, 0], dtype=torch.int64)

@@ -13,10 +13,16 @@ formulas are the whole lesson of notebook 05:
 - ``glorot_standard``: U[−b, b] with b = gain/√fan_in; gain 1 (the "standard"
   init Glorot & Bengio compare against, and PyTorch's default for weights).
 
-The names are those of ``utils.nets.make_mlp`` (the course's one set of init
-names; its aliases such as ``kaiming_normal`` for ``he_normal`` are accepted
-too). ``make_mlp``'s ``"default"`` (PyTorch's own) and ``"normal"`` (a fixed
-standard deviation) have no from-scratch version here. ``init_weights(shape,
+- ``normal``: N(0, gain²), a fixed standard deviation whatever the fans.
+
+``INITIALIZERS`` is the course's ONE table of inits: each name maps to an
+``Initializer`` holding the NumPy draw above and the same init in PyTorch
+(``fill_``, for any Linear, conv or recurrent weight), with one gain
+convention (``gain`` scales the standard deviation; default √2 for the He
+inits, 1 otherwise). ``utils.nets.make_mlp``, the explorers and the plot
+styles use these names; ``INIT_ALIASES`` (``kaiming_normal`` for
+``he_normal`` …) are accepted everywhere. ``make_mlp``'s ``"default"`` keeps
+PyTorch's own init and has no from-scratch version. ``init_weights(shape,
 name)`` picks one by name; ``apply_init(model, name)`` fills every
 ``nn.Linear`` of a model and sets its biases to zero.
 
@@ -29,8 +35,12 @@ or ``None`` for a generator drawn from NumPy's global state (which
 ``utils.setup()`` seeds), so results repeat from run to run.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -72,7 +82,7 @@ def _generator(rng):
     return np.random.default_rng(int(rng))
 
 
-def fans(shape):
+def fans(shape: tuple[int, int]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of ``shape = (fan_out, fan_in)``."""
     fan_out, fan_in = _check_shape(shape)
     return fan_in, fan_out
@@ -82,7 +92,8 @@ def fans(shape):
 RELU_GAIN = math.sqrt(2.0)
 
 
-def xavier_uniform(shape, gain=1.0, rng=None):
+def xavier_uniform(shape: tuple[int, int], gain: float = 1.0,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Glorot & Bengio (2010): U[−b, b] with b = gain·√(6/(fan_in+fan_out)).
 
     The variance of U[−b, b] is b²/3, so Var(w) = gain²·2/(fan_in+fan_out).
@@ -92,21 +103,24 @@ def xavier_uniform(shape, gain=1.0, rng=None):
     return _generator(rng).uniform(-bound, bound, size=(fan_out, fan_in))
 
 
-def xavier_normal(shape, gain=1.0, rng=None):
+def xavier_normal(shape: tuple[int, int], gain: float = 1.0,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Glorot & Bengio (2010), normal form: N(0, gain²·2/(fan_in+fan_out))."""
     fan_in, fan_out = fans(shape)
     std = _check_gain(gain) * math.sqrt(2.0 / (fan_in + fan_out))
     return std * _generator(rng).standard_normal((fan_out, fan_in))
 
 
-def lecun_normal(shape, gain=1.0, rng=None):
+def lecun_normal(shape: tuple[int, int], gain: float = 1.0,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """LeCun et al. (1998): N(0, gain²/fan_in)."""
     fan_in, fan_out = fans(shape)
     std = _check_gain(gain) / math.sqrt(fan_in)
     return std * _generator(rng).standard_normal((fan_out, fan_in))
 
 
-def he_normal(shape, gain=RELU_GAIN, rng=None):
+def he_normal(shape: tuple[int, int], gain: float = RELU_GAIN,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """He et al. (2015) for ReLU: N(0, gain²/fan_in) with gain √2, i.e. Var(w) = 2/fan_in.
 
     For a leaky ReLU with negative slope a, use gain = √(2/(1+a²)).
@@ -114,14 +128,16 @@ def he_normal(shape, gain=RELU_GAIN, rng=None):
     return lecun_normal(shape, gain, rng)
 
 
-def he_uniform(shape, gain=RELU_GAIN, rng=None):
+def he_uniform(shape: tuple[int, int], gain: float = RELU_GAIN,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """He et al. (2015), uniform form: U[−b, b] with b = gain·√(3/fan_in)."""
     fan_in, fan_out = fans(shape)
     bound = _check_gain(gain) * math.sqrt(3.0 / fan_in)
     return _generator(rng).uniform(-bound, bound, size=(fan_out, fan_in))
 
 
-def orthogonal(shape, gain=1.0, rng=None):
+def orthogonal(shape: tuple[int, int], gain: float = 1.0,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Saxe et al. (2013): gain × a random (semi-)orthogonal matrix.
 
     The Q of the QR decomposition of a Gaussian matrix, with the signs of R's
@@ -139,7 +155,8 @@ def orthogonal(shape, gain=1.0, rng=None):
     return gain * q
 
 
-def glorot_standard(shape, gain=1.0, rng=None):
+def glorot_standard(shape: tuple[int, int], gain: float = 1.0,
+        rng: np.random.Generator | int | None = None) -> np.ndarray:
     """The "standard" init of Glorot & Bengio (2010): U[−b, b] with b = gain/√fan_in.
 
     Var(w) = gain²/(3·fan_in): a third of LeCun's. PyTorch's ``nn.Linear``
@@ -150,50 +167,162 @@ def glorot_standard(shape, gain=1.0, rng=None):
     return _generator(rng).uniform(-bound, bound, size=(fan_out, fan_in))
 
 
-#: The from-scratch initializers, by the names of ``utils.nets.INITIALIZERS``.
-INITIALIZERS = {
-    "glorot_standard": glorot_standard,
-    "xavier_uniform": xavier_uniform,
-    "xavier_normal": xavier_normal,
-    "he_uniform": he_uniform,
-    "he_normal": he_normal,
-    "lecun_normal": lecun_normal,
-    "orthogonal": orthogonal,
+def normal(shape: tuple[int, int], gain: float = 1.0,
+           rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """N(0, gain²): a fixed standard deviation ``gain``, whatever the fans.
+
+    The "large" or "small" init of the lessons (``make_mlp(init="normal",
+    init_std=...)``): its variance does not adapt to the layer's width.
+    """
+    fan_out, fan_in = _check_shape(shape)
+    return _check_gain(gain) * _generator(rng).standard_normal((fan_out, fan_in))
+
+
+# --- The same initializers in PyTorch (for any weight: Linear, conv, recurrent) -------------
+
+
+def _torch_fans(weight: torch.Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a torch weight: a Linear's (out, in), a conv's (out, in, k, k)."""
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
+    return fan_in, fan_out
+
+
+def _torch_uniform(weight: torch.Tensor, bound: float) -> None:
+    weight.uniform_(-bound, bound)
+
+
+def _torch_normal(weight: torch.Tensor, std: float) -> None:
+    weight.normal_(0.0, std)
+
+
+def _torch_xavier_uniform(weight: torch.Tensor, gain: float) -> None:
+    fan_in, fan_out = _torch_fans(weight)
+    _torch_uniform(weight, gain * math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def _torch_xavier_normal(weight: torch.Tensor, gain: float) -> None:
+    fan_in, fan_out = _torch_fans(weight)
+    _torch_normal(weight, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _torch_lecun_normal(weight: torch.Tensor, gain: float) -> None:
+    _torch_normal(weight, gain / math.sqrt(_torch_fans(weight)[0]))
+
+
+def _torch_he_uniform(weight: torch.Tensor, gain: float) -> None:
+    _torch_uniform(weight, gain * math.sqrt(3.0 / _torch_fans(weight)[0]))
+
+
+def _torch_glorot_standard(weight: torch.Tensor, gain: float) -> None:
+    _torch_uniform(weight, gain / math.sqrt(_torch_fans(weight)[0]))
+
+
+def _torch_orthogonal(weight: torch.Tensor, gain: float) -> None:
+    nn.init.orthogonal_(weight, gain=gain)
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """One row of the initializer table: the same init in NumPy and in PyTorch.
+
+    Both follow one gain convention: ``gain`` multiplies the standard
+    deviation (and the bound of a uniform draw), and ``default_gain`` is used
+    when no gain is given (√2 for the He inits, 1 otherwise). Calling the row
+    draws a NumPy matrix: ``INITIALIZERS["he_normal"]((256, 64), rng=0)``.
+    """
+
+    name: str
+    numpy: Callable[..., np.ndarray]  # draw(shape, gain, rng) → float64 array (fan_out, fan_in)
+    torch: Callable[[torch.Tensor, float], None]  # fill(weight, gain) in place, torch's RNG
+    default_gain: float
+    formula: str  # the variance in words, for tables and menus
+
+    def __call__(self, shape: tuple[int, int], **options: object) -> np.ndarray:
+        """A NumPy weight of ``shape = (fan_out, fan_in)``, exactly as the NumPy function.
+
+        ``options``: ``gain`` (a positive number; omitted: ``default_gain``) and
+        ``rng`` (a NumPy Generator, a seed, or None for NumPy's global state).
+        """
+        return self.numpy(shape, **options)
+
+    def fill_(self, weight: torch.Tensor, gain: float | None = None) -> torch.Tensor:
+        """Fill a torch ``weight`` in place (under ``no_grad``) from torch's RNG; return it."""
+        if not torch.is_tensor(weight) or weight.dim() < 2:
+            raise ValueError(f"weight must be a torch tensor with at least 2 dimensions (a "
+                             f"Linear or conv weight), got {_describe(weight)}.")
+        gain = self.default_gain if gain is None else _check_gain(gain)
+        with torch.no_grad():
+            self.torch(weight, gain)
+        return weight
+
+
+def _describe(value: object) -> str:
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+#: The course's ONE initializer table: name → ``Initializer`` (NumPy and PyTorch).
+INITIALIZERS: dict[str, Initializer] = {
+    "normal": Initializer("normal", normal, lambda w, gain: _torch_normal(w, gain), 1.0,
+                          "N(0, gain²)"),
+    "glorot_standard": Initializer("glorot_standard", glorot_standard, _torch_glorot_standard,
+                                   1.0, "U[±gain/√fan_in]"),
+    "xavier_uniform": Initializer("xavier_uniform", xavier_uniform, _torch_xavier_uniform, 1.0,
+                                  "U[±gain·√(6/(fan_in+fan_out))]"),
+    "xavier_normal": Initializer("xavier_normal", xavier_normal, _torch_xavier_normal, 1.0,
+                                 "N(0, gain²·2/(fan_in+fan_out))"),
+    "he_uniform": Initializer("he_uniform", he_uniform, _torch_he_uniform, RELU_GAIN,
+                              "U[±gain·√(3/fan_in)], gain √2"),
+    "he_normal": Initializer("he_normal", he_normal, _torch_lecun_normal, RELU_GAIN,
+                             "N(0, gain²/fan_in), gain √2"),
+    "lecun_normal": Initializer("lecun_normal", lecun_normal, _torch_lecun_normal, 1.0,
+                                "N(0, gain²/fan_in)"),
+    "orthogonal": Initializer("orthogonal", orthogonal, _torch_orthogonal, 1.0,
+                              "gain × a random orthogonal matrix"),
+}
+
+#: Other names of the same inits, accepted everywhere and turned into the names above.
+INIT_ALIASES: dict[str, str] = {
+    "kaiming_normal": "he_normal",
+    "kaiming_uniform": "he_uniform",
+    "glorot_uniform": "xavier_uniform",
+    "glorot_normal": "xavier_normal",
 }
 
 
-def _choose(name):
-    """The initializer called ``name`` (or an alias of it, see ``utils.nets.INIT_ALIASES``)."""
-    from utils.nets import INIT_ALIASES
-
+def lookup(name: str) -> Initializer:
+    """The table's row for ``name`` (a key of ``INITIALIZERS`` or ``INIT_ALIASES``)."""
     if isinstance(name, str) and name in INIT_ALIASES:
         name = INIT_ALIASES[name]
     if isinstance(name, str) and name in INITIALIZERS:
         return INITIALIZERS[name]
     accepted = ", ".join(repr(key) for key in INITIALIZERS)
-    note = (f" (make_mlp(init={name!r}) has it; there is no from-scratch version)"
-            if isinstance(name, str) and name in ("default", "normal") else "")
+    note = (" (make_mlp(init='default') keeps PyTorch's own init; there is no from-scratch "
+            "version)" if name == "default" else "")
     raise ValueError(f"Unknown init {name!r}{note}; accepted: {accepted}.")
 
 
-def init_weights(shape, name, gain=None, rng=None):
+def init_weights(shape: tuple[int, int], name: str, gain: float | None = None,
+                 rng: np.random.Generator | int | None = None) -> np.ndarray:
     """A weight matrix of ``shape = (fan_out, fan_in)`` drawn by the initializer ``name``.
 
     ``gain=None`` uses the initializer's own default (√2 for the He inits, 1 otherwise).
     """
-    initializer = _choose(name)
+    initializer = lookup(name)
     if gain is None:
         return initializer(shape, rng=rng)
     return initializer(shape, gain=gain, rng=rng)
 
 
-def apply_init(model, name, gain=None, rng=None):
+def apply_init(model: nn.Module, name: str, gain: float | None = None,
+               rng: np.random.Generator | int | None = None) -> nn.Module:
     """Fill every ``nn.Linear`` weight of ``model`` by ``name`` (biases set to 0); return it.
 
-    The layers are filled input to output from one random generator, so a
-    given ``rng`` seed always gives the same network.
+    The layers are filled input to output from one NumPy random generator, so
+    a given ``rng`` seed always gives the same network.
     """
-    initializer = _choose(name)
+    initializer = lookup(name)
     if gain is not None:
         _check_gain(gain)
     checks.module("model", model)
@@ -212,7 +341,7 @@ def apply_init(model, name, gain=None, rng=None):
     return model
 
 
-def jacobian_singular_values(model, x):
+def jacobian_singular_values(model: nn.Module | Callable, x: torch.Tensor) -> np.ndarray:
     """Singular values (largest first) of the Jacobian ∂model(x)/∂x at one input ``x``.
 
     ``x`` is one input: a 1-D tensor of the model's input size (or a batch of

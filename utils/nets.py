@@ -1,176 +1,230 @@
-"""Network builders: a multilayer perceptron by depth, width, activation,
-initialization, normalization and residual connections.
+"""Network builders: an MLP, a small conv net for the 8×8 digits, and RNN / LSTM / GRU models.
 
-Names come from small registries (``ACTIVATIONS``, ``INITIALIZERS``,
-``NORMALIZATIONS``); an unknown name or an invalid size raises ``ValueError``
-that names the argument and lists what is accepted. ``INITIALIZERS`` holds the
-course's one set of init names (``canonical_init`` also takes ``INIT_ALIASES``
-such as ``"kaiming_normal"``); ``utils.initializers`` and ``utils.widgets`` use
-the same names.
+``make_mlp`` builds an ``MLP`` by depth, width, activation, initialization,
+normalization, dropout and residual blocks; ``make_convnet`` a conv net with the
+same options where they apply; ``make_sequence_model`` a recurrent classifier or
+regressor that returns a plain tensor. Every builder takes ``seed=`` to build the
+same weights without touching the global random state.
 
-The network built by ``make_mlp`` is an ``nn.Sequential`` whose children are
-named ``hidden1`` … ``hidden{depth}`` and ``output``, so a layer can be found
-by its number: ``model.hidden3``. Each hidden layer is
-Linear → (normalization) → activation; with ``residual=True`` every hidden
-layer after the first adds its input to its output (``x + layer(x)``).
+Names come from the course's tables: activations from ``utils.activations.ACTIVATIONS``
+(re-exported here as ``ACTIVATIONS``), inits from ``utils.initializers.INITIALIZERS``
+(plus ``"default"``, PyTorch's own init; aliases in ``INIT_ALIASES``). An unknown
+name or an invalid size raises ``ValueError`` that names the argument and lists
+what is accepted.
+
+The children of an ``MLP`` are ``hidden1`` … ``hidden{depth}`` (each a
+``HiddenLayer`` with ``.linear``, ``.norm``, ``.activation``, ``.dropout``) and
+``output``; a residual net adds a ``BlockInput`` marker ``block{k}`` at the input
+of its k-th block. The Linear layers have the same names in a plain and in a
+residual net (``hidden3.linear``, ``output``). ``hidden_layers(model)`` returns
+the hidden layers in forward order.
 """
 
-import math
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from utils import checks
+from utils.activations import ACTIVATIONS, lookup
+from utils.initializers import INIT_ALIASES
+from utils.initializers import INITIALIZERS as _INIT_TABLE
 
-ACTIVATIONS = {
-    "identity": nn.Identity,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "selu": nn.SELU,
-}
+__all__ = [
+    "ACTIVATIONS", "INITIALIZERS", "INIT_ALIASES", "NORMALIZATIONS", "RESIDUAL_SHAPES",
+    "BlockInput", "HiddenLayer", "MLP", "ConvLayer", "ConvNet", "SequenceModel", "Residual",
+    "make_mlp", "make_convnet", "make_sequence_model", "hidden_layers", "make_activation",
+    "initialize_linear", "initialize_weight", "canonical_init", "linear_layers",
+    "count_parameters",
+]
 
-NORMALIZATIONS = {
+#: Every init name ``make_mlp`` accepts: ``"default"`` (PyTorch's own init, left as
+#: it is) and the names of the one table, ``utils.initializers.INITIALIZERS``.
+INITIALIZERS: dict[str, object] = {"default": None, **_INIT_TABLE}
+
+NORMALIZATIONS: dict[str | None, type[nn.Module] | None] = {
     None: None,
     "batch": nn.BatchNorm1d,
     "layer": nn.LayerNorm,
 }
-
-
-def _init_default(weight, bias, std):
-    """PyTorch's own ``nn.Linear`` initialization (left as it is)."""
-
-
-def _init_normal(weight, bias, std):
-    """N(0, std²) weights (``init_std`` sets std), zero biases."""
-    nn.init.normal_(weight, 0.0, std)
-
-
-def _init_glorot_standard(weight, bias, std):
-    """Glorot & Bengio's 'standard' init: U[-1/√n_in, 1/√n_in], zero biases."""
-    bound = 1.0 / math.sqrt(weight.shape[1])
-    nn.init.uniform_(weight, -bound, bound)
-
-
-def _init_xavier_uniform(weight, bias, std):
-    """Glorot & Bengio's 'normalized' init: U[±√(6/(n_in+n_out))], zero biases."""
-    nn.init.xavier_uniform_(weight)
-
-
-def _init_xavier_normal(weight, bias, std):
-    """N(0, 2/(n_in+n_out)) weights, zero biases."""
-    nn.init.xavier_normal_(weight)
-
-
-def _init_he_uniform(weight, bias, std):
-    """He et al. 2015 for ReLU, uniform: Var(w) = 2/n_in, zero biases."""
-    nn.init.kaiming_uniform_(weight, nonlinearity="relu")
-
-
-def _init_he_normal(weight, bias, std):
-    """He et al. 2015 for ReLU: N(0, 2/n_in), zero biases."""
-    nn.init.kaiming_normal_(weight, nonlinearity="relu")
-
-
-def _init_lecun_normal(weight, bias, std):
-    """LeCun normal: N(0, 1/n_in), zero biases (the init SELU expects)."""
-    nn.init.normal_(weight, 0.0, 1.0 / math.sqrt(weight.shape[1]))
-
-
-def _init_orthogonal(weight, bias, std):
-    """A random (semi-)orthogonal matrix (Saxe et al. 2013), zero biases."""
-    nn.init.orthogonal_(weight)
-
-
-INITIALIZERS = {
-    "default": _init_default,
-    "normal": _init_normal,
-    "glorot_standard": _init_glorot_standard,
-    "xavier_uniform": _init_xavier_uniform,
-    "xavier_normal": _init_xavier_normal,
-    "he_uniform": _init_he_uniform,
-    "he_normal": _init_he_normal,
-    "lecun_normal": _init_lecun_normal,
-    "orthogonal": _init_orthogonal,
-}
-
-
-#: Other names of the same inits, accepted everywhere and turned into the names above.
-INIT_ALIASES = {
-    "kaiming_normal": "he_normal",
-    "kaiming_uniform": "he_uniform",
-    "glorot_uniform": "xavier_uniform",
-    "glorot_normal": "xavier_normal",
-}
+NORM_POSITIONS = ("before", "after")
+#: ``residual=``: None (a plain net), "post" (He et al. 2016a: the activation after the
+#: addition) or "pre" (He et al. 2016b: norm and activation inside the block, a clean sum).
+RESIDUAL_SHAPES = (None, "post", "pre")
+SEQUENCE_KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 #: Limits that keep a slip (``depth=10**12``) from hanging the kernel or filling memory.
 MAX_DEPTH = 1000
 MAX_WIDTH = 100_000
 MAX_PARAMETERS = 200_000_000
 
+ActivationSpec = str | Callable[[], nn.Module]
 
-def canonical_init(init):
-    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated.
 
-    This is the one set of init names of the course: ``make_mlp``, the
-    from-scratch ``utils.initializers`` and the explorers of ``utils.widgets``
-    all accept these names (and ``INIT_ALIASES``).
-    """
+# --- names: activations, inits ----------------------------------------------------------
+
+
+def canonical_init(init: str) -> str:
+    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated."""
     if isinstance(init, str) and init in INIT_ALIASES:
         return INIT_ALIASES[init]
     return checks.one_of("init", init, INITIALIZERS)
 
 
-def _check_init_std(init, init_std):
-    """``init_std`` as a float for ``init='normal'``, else None; or a helpful ValueError."""
+def _init_gain(init: str, init_std: float | None, gain: float | None) -> float | None:
+    """The gain to use for ``init`` (None: the table's default), or a helpful ValueError.
+
+    For ``init="normal"`` the gain IS the standard deviation: ``init_std`` (or ``gain``).
+    """
     if init == "normal":
-        if init_std is None:
+        if init_std is None and gain is None:
             raise ValueError(f"init='normal' needs init_std > 0 (e.g. init_std=1.0), got "
                              f"{init_std!r}.")
-        return checks.positive_number("init_std", init_std)
+        if init_std is not None and gain is not None:
+            raise ValueError("init='normal' takes init_std (its standard deviation) or gain, "
+                             "not both.")
+        if init_std is not None:
+            return checks.positive_number("init_std", init_std)
+        return checks.positive_number("gain", gain)
     if init_std is not None:
         raise ValueError(f"init_std is only used by init='normal', not by init={init!r}.")
-    return None
+    if gain is not None and init == "default":
+        raise ValueError("gain needs an init from the table (e.g. init='he_normal'); "
+                         "init='default' keeps PyTorch's own init and takes no gain.")
+    return None if gain is None else checks.positive_number("gain", gain)
 
 
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (see ``ACTIVATIONS``)."""
-    return ACTIVATIONS[checks.one_of("activation", name, ACTIVATIONS)]()
+def _activation_factory(activation: ActivationSpec,
+                        options: dict[str, float] | None = None) -> Callable[[], nn.Module]:
+    """A zero-argument function returning a fresh activation module, or a ValueError.
+
+    ``activation`` is a name of ``ACTIVATIONS`` (with ``options`` such as
+    ``{"negative_slope": 0.2}``) or a zero-argument callable returning an ``nn.Module``.
+    """
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"activation_options must be a dict such as {{'negative_slope': 0.2}} "
+                         f"or None, got {options!r}.")
+    if isinstance(activation, str) or not callable(activation):
+        entry = lookup(activation)
+        chosen = entry._options(options or {})
+        return lambda: entry.module(**chosen)
+    if options:
+        raise ValueError("activation_options only go with an activation name; a factory "
+                         "sets its own options.")
+    module = activation()
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"activation must be a name of ACTIVATIONS or a zero-argument function "
+                         f"returning an nn.Module; it returned {type(module).__name__}.")
+    return activation
 
 
-def initialize_linear(layer: nn.Linear, init: str = "default", init_std=None) -> None:
-    """Initialize one ``nn.Linear`` in place by init name (see ``INITIALIZERS``).
+def make_activation(name: ActivationSpec, **options: float) -> nn.Module:
+    """A fresh activation module by name (see ``ACTIVATIONS``) or from a factory."""
+    return _activation_factory(name, options or None)()
+
+
+def initialize_weight(weight: torch.Tensor, init: str, gain: float | None = None) -> None:
+    """Fill one weight (Linear or conv) in place by init name, with torch's random numbers."""
+    init = canonical_init(init)
+    if init != "default":
+        _INIT_TABLE[init].fill_(weight, gain)
+
+
+def initialize_linear(layer: nn.Linear, init: str = "default", init_std: float | None = None,
+                      gain: float | None = None) -> None:
+    """Initialize one ``nn.Linear`` (or conv layer) in place by init name (``INITIALIZERS``).
 
     Every init except ``"default"`` sets the bias to zero. ``init_std`` is the
-    standard deviation for ``init="normal"`` and is accepted by no other init.
+    standard deviation for ``init="normal"`` and is accepted by no other init;
+    ``gain`` scales the table's standard deviation (None: the table's default).
     """
-    if not isinstance(layer, nn.Linear):
-        raise ValueError(f"layer must be a torch.nn.Linear, got {type(layer).__name__}.")
+    if not isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        raise ValueError(f"layer must be a torch.nn.Linear (or a conv layer), got "
+                         f"{type(layer).__name__}.")
     init = canonical_init(init)
-    init_std = _check_init_std(init, init_std)
-    with torch.no_grad():
-        INITIALIZERS[init](layer.weight, layer.bias, init_std)
-        if init != "default" and layer.bias is not None:
+    _initialize(layer, init, _init_gain(init, init_std, gain))
+
+
+def _initialize(layer: nn.Module, init: str, gain: float | None) -> None:
+    """Fill a checked layer's weight by ``init`` and zero its bias (``"default"``: untouched)."""
+    if init == "default":
+        return
+    initialize_weight(layer.weight, init, gain)
+    if layer.bias is not None:
+        with torch.no_grad():
             layer.bias.zero_()
 
 
-class HiddenLayer(nn.Module):
-    """Linear → optional normalization → activation."""
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Build under ``seed`` without touching the global RNG (None: use the global RNG)."""
+    if seed is None:
+        yield
+        return
+    seed = checks.seed("seed", seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
-    def __init__(self, in_features, out_features, activation, norm=None, bias=True):
+
+def _check_dropout(dropout: float) -> float:
+    return checks.finite_number("dropout", dropout, minimum=0.0, maximum=0.99)
+
+
+# --- the MLP -----------------------------------------------------------------------------
+
+
+class HiddenLayer(nn.Module):
+    """One hidden layer: ``.linear``, ``.norm``, ``.activation``, ``.dropout``.
+
+    ``order="post"`` (the usual): Linear → norm → activation → dropout, with
+    ``norm_position="after"`` moving the norm after the activation.
+    ``order="pre"`` (a pre-activation residual block, He et al. 2016b):
+    norm → activation → dropout → Linear; the norm then sees the layer's input.
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: ActivationSpec = "relu",
+                 norm: str | None = None, bias: bool = True, *,
+                 activation_options: dict[str, float] | None = None,
+                 norm_position: str = "before", dropout: float = 0.0,
+                 order: str = "post") -> None:
         super().__init__()
         in_features = checks.whole_number("in_features", in_features, maximum=MAX_WIDTH)
         out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
-        self.linear = nn.Linear(in_features, out_features, bias=checks.boolean("bias", bias))
         norm_class = NORMALIZATIONS[checks.one_of("norm", norm, NORMALIZATIONS)]
-        self.norm = norm_class(out_features) if norm_class is not None else nn.Identity()
-        self.activation = make_activation(activation)
+        self.norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
+        self.order = checks.one_of("order", order, ("post", "pre"))
+        self.linear = nn.Linear(in_features, out_features, bias=checks.boolean("bias", bias))
+        normed = out_features if order == "post" else in_features
+        self.norm = norm_class(normed) if norm_class is not None else nn.Identity()
+        self.activation = _activation_factory(activation, activation_options)()
+        dropout = _check_dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x):
-        return self.activation(self.norm(self.linear(x)))
+    def _norm_then_activation(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm_position == "before":
+            return self.activation(self.norm(x))
+        return self.norm(self.activation(x))
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """The part before the activation of a post-order layer: Linear (→ norm if before)."""
+        x = self.linear(x)
+        return self.norm(x) if self.norm_position == "before" else x
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        """The rest of a post-order layer: activation (→ norm if after) → dropout."""
+        x = self.activation(x)
+        if self.norm_position == "after":
+            x = self.norm(x)
+        return self.dropout(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.order == "pre":
+            return self.linear(self.dropout(self._norm_then_activation(x)))
+        return self.activate(self.transform(x))
 
 
 class BlockInput(nn.Identity):
@@ -184,19 +238,128 @@ class BlockInput(nn.Identity):
 
 
 class Residual(nn.Module):
-    """``x + layer(x)``: the identity path of a residual network (He et al. 2016)."""
+    """``x + layer(x)``: a generic identity path around any module (for hand-built nets)."""
 
-    def __init__(self, layer: nn.Module):
+    def __init__(self, layer: nn.Module) -> None:
         super().__init__()
         checks.module("layer", layer)
         self.layer = layer
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layer(x)
 
 
-def make_mlp(in_features, out_features, depth, width=64, activation="relu", init="default",
-             norm=None, residual=False, init_std=None, bias=True) -> nn.Sequential:
+class MLP(nn.Module):
+    """A multilayer perceptron built by ``make_mlp`` (see there for the options).
+
+    Children: ``hidden1`` … ``hidden{depth}``, ``output``, and in a residual net
+    a ``BlockInput`` ``block{k}`` before the layers of block k. Iterating over
+    the net (``list(net)``, ``len(net)``, ``net[i]``) gives the hidden layers
+    and then the output layer, so ``list(net)[:-1]`` are the hidden layers
+    (prefer ``hidden_layers(net)``).
+    """
+
+    def __init__(self, layers: list[HiddenLayer], output: nn.Linear,
+                 residual: str | None = None, block_layers: int = 1) -> None:
+        super().__init__()
+        self.residual = residual
+        self.block_layers = block_layers
+        self.hidden1 = layers[0]
+        # (marker name or None, names of the hidden layers it covers), in forward order
+        self.plan: list[tuple[str | None, list[str]]] = []
+        names = [f"hidden{index}" for index in range(2, len(layers) + 1)]
+        if residual is None:
+            self.plan.append((None, names))
+        else:
+            for start in range(0, len(names), block_layers):
+                self.plan.append((f"block{start // block_layers + 1}",
+                                  names[start:start + block_layers]))
+        modules = dict(zip(names, layers[1:], strict=True))
+        for marker, covered in self.plan:  # registered in forward order
+            if marker is not None:
+                self.add_module(marker, BlockInput())
+            for name in covered:
+                self.add_module(name, modules[name])
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hidden1(x)
+        for marker, names in self.plan:
+            layers = [getattr(self, name) for name in names]
+            if marker is None:
+                for layer in layers:
+                    x = layer(x)
+                continue
+            x = getattr(self, marker)(x)
+            h = x
+            if self.residual == "pre":
+                for layer in layers:
+                    h = layer(h)
+                x = x + h
+            else:  # post: the last layer's activation comes after the addition
+                for layer in layers[:-1]:
+                    h = layer(h)
+                x = layers[-1].activate(x + layers[-1].transform(h))
+        return self.output(x)
+
+    def _sequence(self) -> list[nn.Module]:
+        return [*hidden_layers(self), self.output]
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        """The hidden layers, then the output layer (so ``list(net)[:-1]`` works)."""
+        return iter(self._sequence())
+
+    def __len__(self) -> int:
+        return len(self._sequence())
+
+    def __getitem__(self, index: int | slice) -> nn.Module:
+        """``net[i]``: the i-th of hidden1 … output; a slice gives a runnable
+        ``nn.Sequential`` of a plain net's layers (a residual net has no such slice)."""
+        if isinstance(index, slice):
+            if self.residual:
+                raise ValueError("A residual MLP cannot be sliced into a runnable part: its "
+                                 "blocks add their input. Use hidden_layers(net).")
+            return nn.Sequential(*self._sequence()[index])
+        return self._sequence()[index]
+
+
+def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
+    """The ``HiddenLayer`` modules of a network from ``make_mlp``, in forward order."""
+    checks.module("model", model)
+    layers = [module for module in model.modules() if isinstance(module, HiddenLayer)]
+    if not layers:
+        raise ValueError(f"hidden_layers reads networks built by make_mlp (made of HiddenLayer "
+                         f"modules); this {type(model).__name__} has none. For another model "
+                         "use linear_layers(model) or model.named_modules().")
+    return layers
+
+
+def _check_residual(residual: str | bool | None, depth: int,
+                    block_layers: int) -> tuple[str | None, int]:
+    """(residual shape, block_layers) checked against the depth, or a helpful ValueError."""
+    if residual is False:  # the older spelling
+        residual = None
+    elif residual is True:
+        residual = "post"
+    checks.one_of("residual", residual, RESIDUAL_SHAPES)
+    block_layers = checks.one_of("block_layers", block_layers, (1, 2))
+    if residual and (depth - 1) % block_layers:
+        raise ValueError(f"residual={residual!r} with block_layers={block_layers} needs depth = "
+                         f"1 + a multiple of {block_layers} (hidden1 changes the width, then "
+                         f"blocks of {block_layers} layers), got depth={depth}.")
+    if residual and depth < 2:
+        raise ValueError(f"residual={residual!r} needs depth ≥ 2 (hidden1, then at least one "
+                         f"block), got depth={depth}.")
+    return residual, block_layers
+
+
+def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
+             activation: ActivationSpec = "relu", init: str = "default",
+             norm: str | None = None, residual: str | None = None,
+             init_std: float | None = None, bias: bool = True, *,
+             activation_options: dict[str, float] | None = None, gain: float | None = None,
+             output_init: str | None = None, seed: int | None = None, dropout: float = 0.0,
+             norm_position: str = "before", block_layers: int = 1) -> MLP:
     """A multilayer perceptron with ``depth`` hidden layers of ``width`` units.
 
     Parameters
@@ -207,19 +370,35 @@ def make_mlp(in_features, out_features, depth, width=64, activation="relu", init
         Number of hidden layers (≥ 1); the output layer comes on top.
     width : int
         Units in every hidden layer.
-    activation : str
-        One of ``ACTIVATIONS``.
+    activation : str or callable
+        A name of ``ACTIVATIONS`` (options in ``activation_options``, e.g.
+        ``{"negative_slope": 0.2}`` for "leaky_relu", ``{"alpha": 0.5}`` for
+        "elu") or a zero-argument callable returning a fresh ``nn.Module``.
     init : str
-        One of ``INITIALIZERS`` (or ``INIT_ALIASES``); applied to every Linear
-        layer, output included.
+        ``"default"`` (PyTorch's own) or a name of ``INITIALIZERS`` / ``INIT_ALIASES``;
+        applied to every Linear layer (biases set to 0). ``gain`` scales its
+        standard deviation (None: the table's default, √2 for the He inits);
+        ``init_std`` is the standard deviation of ``init="normal"``.
+    output_init : str, optional
+        Another init for the output layer (with its default gain); None: ``init``.
     norm : None, "batch" or "layer"
-        Normalization between each hidden Linear and its activation.
-    residual : bool
-        Wrap hidden layers 2…depth as ``x + layer(x)``.
-    init_std : float, optional
-        Standard deviation for ``init="normal"``.
+        Normalization in each hidden layer, ``norm_position="before"`` (default)
+        or ``"after"`` the activation. A Linear followed by batch norm has no
+        bias (the norm's shift replaces it).
+    residual : None, "post" or "pre"
+        None: a plain net. Otherwise hidden1 (which changes the width) is
+        followed by blocks of ``block_layers`` (1 or 2) layers that add their
+        input: "post" = x → act(x + F(x)) with F = Linear-norm(-act-Linear-norm)
+        (He et al. 2016a); "pre" = x → x + F(x) with F = norm-act-Linear(-norm-
+        act-Linear) (He et al. 2016b; the output layer reads the sum). Each block
+        starts with a ``BlockInput`` marker ``block{k}``.
+    dropout : float
+        Dropout probability after each hidden activation (0: none).
+    seed : int, optional
+        Build the weights from this seed without touching torch's global RNG
+        (None: draw from the global RNG, which ``utils.setup()`` seeds).
     bias : bool
-        Give every Linear layer a bias.
+        Give the Linear layers a bias.
 
     Sizes are limited (``MAX_DEPTH``, ``MAX_WIDTH``, ``MAX_PARAMETERS``) so that a
     slip raises an error instead of hanging or filling the memory.
@@ -228,32 +407,218 @@ def make_mlp(in_features, out_features, depth, width=64, activation="relu", init
     out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
     depth = checks.whole_number("depth", depth, maximum=MAX_DEPTH)
     width = checks.whole_number("width", width, maximum=MAX_WIDTH)
-    checks.one_of("activation", activation, ACTIVATIONS)
+    factory = _activation_factory(activation, activation_options)
     init = canonical_init(init)
-    init_std = _check_init_std(init, init_std)
+    gain = _init_gain(init, init_std, gain)
+    output_init = init if output_init is None else canonical_init(output_init)
+    output_gain = gain if output_init == init else _init_gain(output_init, None, None)
     checks.one_of("norm", norm, NORMALIZATIONS)
-    residual = checks.boolean("residual", residual)
+    norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
+    residual, block_layers = _check_residual(residual, depth, block_layers)
     bias = checks.boolean("bias", bias)
+    dropout = _check_dropout(dropout)
     parameters = (in_features + 1) * width + (depth - 1) * (width + 1) * width \
         + (width + 1) * out_features
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"depth={depth} and width={width} make {parameters:,} parameters, more "
                          f"than the {MAX_PARAMETERS:,} this course allows (memory); use a "
                          "smaller depth or width.")
-    layers = nn.Sequential()
-    for index in range(1, depth + 1):
-        layer = HiddenLayer(in_features if index == 1 else width, width, activation, norm, bias)
-        if residual and index > 1:
-            layer = Residual(layer)
-        layers.add_module(f"hidden{index}", layer)
-    layers.add_module("output", nn.Linear(width, out_features, bias=bias))
-    for module in layers.modules():
-        if isinstance(module, nn.Linear):
-            initialize_linear(module, init, init_std)
-    return layers
+    with _seeded(seed):
+        layers = []
+        for index in range(1, depth + 1):
+            order = "pre" if residual == "pre" and index > 1 else "post"
+            # a pre-order layer's Linear feeds the next layer's norm inside its block
+            inside_block = order == "pre" and (index - 2) % block_layers < block_layers - 1
+            feeds_batch_norm = norm == "batch" and norm_position == "before" and (
+                order == "post" or inside_block)
+            layers.append(HiddenLayer(in_features if index == 1 else width, width, factory, norm,
+                                      bias and not feeds_batch_norm, norm_position=norm_position,
+                                      dropout=dropout, order=order))
+        model = MLP(layers, nn.Linear(width, out_features, bias=bias), residual, block_layers)
+        for layer in hidden_layers(model):
+            _initialize(layer.linear, init, gain)
+        _initialize(model.output, output_init, output_gain)
+    return model
 
 
-def linear_layers(model: nn.Module):
+# --- a small conv net for the 8×8 digits ----------------------------------------------------
+
+
+class ConvLayer(nn.Module):
+    """A 3×3 convolution (padding 1, the size is kept) → norm → activation → dropout."""
+
+    def __init__(self, in_channels: int, out_channels: int, activation: ActivationSpec = "relu",
+                 norm: str | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        checks.one_of("norm", norm, (None, "batch"))
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=norm is None)
+        self.norm = nn.BatchNorm2d(out_channels) if norm == "batch" else nn.Identity()
+        self.activation = _activation_factory(activation)()
+        dropout = _check_dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolution → norm (the part before the activation)."""
+        return self.norm(self.conv(x))
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        """Activation → dropout."""
+        return self.dropout(self.activation(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.transform(x))
+
+
+class ConvNet(nn.Module):
+    """conv1 → conv2 → pool (8×8 → 4×4) → [block1: conv3, conv4, post-activation] → output.
+
+    Takes a batch of digits as (batch, 64) or (batch, 1, 8, 8); returns (batch, classes).
+    """
+
+    def __init__(self, channels: tuple[int, int], out_features: int,
+                 activation: ActivationSpec, norm: str | None, dropout: float,
+                 residual: bool) -> None:
+        super().__init__()
+        first, second = channels
+        self.conv1 = ConvLayer(1, first, activation, norm, dropout)
+        self.conv2 = ConvLayer(first, second, activation, norm, dropout)
+        self.pool = nn.MaxPool2d(2)
+        self.residual = residual
+        if residual:
+            self.block1 = BlockInput()
+            self.conv3 = ConvLayer(second, second, activation, norm, dropout)
+            self.conv4 = ConvLayer(second, second, activation, norm, dropout)
+        self.output = nn.Linear(second * 16, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[1] == 64:
+            x = x.reshape(-1, 1, 8, 8)
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+            raise ValueError(f"ConvNet takes digits of shape (batch, 64) or (batch, 1, 8, 8), "
+                             f"got {tuple(x.shape)}.")
+        x = self.pool(self.conv2(self.conv1(x)))
+        if self.residual:
+            x = self.block1(x)
+            x = self.conv4.activate(x + self.conv4.transform(self.conv3(x)))
+        return self.output(x.flatten(1))
+
+
+def make_convnet(out_features: int = 10, channels: tuple[int, int] = (8, 16),
+                 activation: ActivationSpec = "relu", init: str = "default",
+                 norm: str | None = None, dropout: float = 0.0, residual: bool = False, *,
+                 activation_options: dict[str, float] | None = None,
+                 gain: float | None = None, seed: int | None = None) -> ConvNet:
+    """A small conv net for the 8×8 digits (about 4k parameters with the defaults).
+
+    Two 3×3 conv layers (``channels``), a 2×2 max-pool, optionally one residual
+    block of two conv layers (``residual=True``, post-activation, with a
+    ``BlockInput`` ``block1``), and a Linear output. ``activation``,
+    ``activation_options``, ``init``, ``gain``, ``dropout`` and ``seed`` work as
+    in ``make_mlp``; ``norm`` is None or "batch" (then the convs have no bias).
+    """
+    out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
+    if not isinstance(channels, (tuple, list)) or len(channels) != 2:
+        raise ValueError(f"channels must be two numbers of channels, e.g. (8, 16), got "
+                         f"{channels!r}.")
+    channels = tuple(checks.whole_number("channels", c, maximum=512) for c in channels)
+    factory = _activation_factory(activation, activation_options)
+    init = canonical_init(init)
+    gain = _init_gain(init, None, gain)
+    checks.one_of("norm", norm, (None, "batch"))
+    dropout = _check_dropout(dropout)
+    residual = checks.boolean("residual", residual)
+    with _seeded(seed):
+        model = ConvNet(channels, out_features, factory, norm, dropout, residual)
+        for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                _initialize(module, init, gain)
+    return model
+
+
+# --- recurrent models -------------------------------------------------------------------
+
+
+class SequenceModel(nn.Module):
+    """A recurrent layer (``.rnn``, batch_first) and a Linear ``.head`` on the last step.
+
+    ``forward(x)`` takes (batch, time, features) and returns a plain tensor
+    (batch, output_size): class scores for a classifier, values for a regressor.
+    """
+
+    def __init__(self, rnn: nn.RNNBase, head: nn.Linear) -> None:
+        super().__init__()
+        self.rnn = rnn
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[2] != self.rnn.input_size:
+            raise ValueError(f"{type(self.rnn).__name__} model takes x of shape (batch, time, "
+                             f"{self.rnn.input_size}), got {tuple(x.shape)}.")
+        outputs, _ = self.rnn(x)
+        return self.head(outputs[:, -1])
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set the forget-gate bias of every layer of ``lstm`` so that b_ih + b_hh = ``value``.
+
+    PyTorch stores the four gates' biases stacked in the order i, f, g, o, so the
+    forget gate is the slice [H, 2H) of ``bias_ih_l{k}`` (set to ``value``) and of
+    ``bias_hh_l{k}`` (set to 0).
+    """
+    if not isinstance(lstm, nn.LSTM):
+        raise ValueError(f"lstm must be a torch.nn.LSTM, got {type(lstm).__name__}.")
+    value = checks.finite_number("forget_bias", value)
+    if not lstm.bias:
+        raise ValueError("forget_bias needs an LSTM with biases (bias=True).")
+    size = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[size:2 * size].fill_(value)
+            getattr(lstm, f"bias_hh_l{layer}")[size:2 * size].zero_()
+
+
+def make_sequence_model(kind: str, input_size: int, hidden_size: int, output_size: int,
+                        num_layers: int = 1, *, nonlinearity: str = "tanh",
+                        forget_bias: float | None = None, dropout: float = 0.0,
+                        seed: int | None = None) -> SequenceModel:
+    """An RNN, LSTM or GRU (``kind``: "rnn", "lstm", "gru") with a Linear head.
+
+    ``num_layers`` stacks recurrent layers (``dropout`` between them);
+    ``nonlinearity`` ("tanh" or "relu") is the vanilla RNN's; ``forget_bias``
+    (LSTM only) sets the forget gate's total bias, e.g. 1.0 (Gers et al. 2000;
+    Jozefowicz et al. 2015). The model returns (batch, output_size) from the
+    last time step: a classifier's scores or a regressor's values. ``seed``
+    builds the same weights without touching torch's global RNG.
+    """
+    checks.one_of("kind", kind, SEQUENCE_KINDS)
+    input_size = checks.whole_number("input_size", input_size, maximum=MAX_WIDTH)
+    hidden_size = checks.whole_number("hidden_size", hidden_size, maximum=MAX_WIDTH)
+    output_size = checks.whole_number("output_size", output_size, maximum=MAX_WIDTH)
+    num_layers = checks.whole_number("num_layers", num_layers, maximum=MAX_DEPTH)
+    dropout = _check_dropout(dropout)
+    options = {}
+    if kind == "rnn":
+        options["nonlinearity"] = checks.one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
+    elif nonlinearity != "tanh":
+        raise ValueError(f"nonlinearity is the vanilla RNN's option, not the {kind}'s.")
+    if forget_bias is not None and kind != "lstm":
+        raise ValueError(f"forget_bias is an LSTM option (its forget gate), got kind={kind!r}.")
+    if 4 * num_layers * hidden_size * (input_size + hidden_size) > MAX_PARAMETERS:
+        raise ValueError(f"hidden_size={hidden_size} and num_layers={num_layers} make more "
+                         f"than {MAX_PARAMETERS:,} parameters; use smaller sizes.")
+    with _seeded(seed):
+        rnn = SEQUENCE_KINDS[kind](input_size, hidden_size, num_layers, batch_first=True,
+                                   dropout=dropout if num_layers > 1 else 0.0, **options)
+        model = SequenceModel(rnn, nn.Linear(hidden_size, output_size))
+    if forget_bias is not None:
+        set_forget_bias(rnn, forget_bias)
+    return model
+
+
+# --- reading a model -----------------------------------------------------------------------
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
     """The model's ``nn.Linear`` layers, input to output."""
     checks.module("model", model)
     return [module for module in model.modules() if isinstance(module, nn.Linear)]
