@@ -5,9 +5,9 @@ import numbers
 import numpy as np
 
 from utils.exercises.core import (
+    Case,
     Convention,
     Exercise,
-    LearnerError,
     OtherConvention,
     Slip,
     Wrong,
@@ -15,6 +15,7 @@ from utils.exercises.core import (
     call_learner,
     expect_close,
     expect_number,
+    function_exercise,
     register,
     reject_slips,
 )
@@ -34,45 +35,22 @@ def _bowl_grad(x):
     return np.arange(1, x.size + 1).reshape(x.shape) * x
 
 
-def _check_gradient_step(gradient_step):
-    """Check x − lr·∇f(x) on a number and on a vector; name the usual slips."""
-    got_scalar = call_learner(gradient_step, lambda x: 4.0 * x, 1.5, 0.1, name="gradient_step")
-    got_array = as_array(got_scalar, "gradient_step(grad_fn, 1.5, 0.1)")
-    if got_array.size != 1:
-        raise Wrong("For a single number x, gradient_step should return a single number.",
-                    expected="0.9", got=f"an array of shape {got_array.shape}")
-    value = float(got_array.ravel()[0])
-    # x = 1.5, gradient 6, lr 0.1: the slips give these values.
-    reject_slips(value, [
-        (2.1, "You stepped *up* the slope (x + lr·gradient): that is gradient ascent.",
-         "Which way does the gradient point, and which way is the minimum?"),
-        (-4.5, "You subtracted the whole gradient, without the learning rate.",
-         "How long should one step be? That is what the learning rate is for."),
-        (-0.6, "You returned the step −lr·gradient, not the new point.",
-         "The function returns where you land, not how far you move."),
-        (0.6, "You returned lr·gradient, not the new point.",
-         "The function returns where you land, not how far you move."),
-        (1.5, "You returned x unchanged.", "Did the step get applied to x?"),
-        (6.0, "You returned the gradient, not the new point.",
-         "The function returns where you land after the step."),
-        (-58.5, "You divided the gradient by the learning rate instead of multiplying.",
-         "A larger learning rate should give a larger step."),
-    ], right=0.9, expected="gradient_step(lambda x: 4 * x, 1.5, 0.1) = 0.9",
-        shown=f"{value:.6g}")
-    # rtol 1e-6: a correct answer in 32-bit floats (NumPy float32, torch) is accepted.
-    expect_number(value, 0.9, what="gradient_step(lambda x: 4 * x, 1.5, 0.1)", rtol=1e-6)
-    x = np.array([1.0, -2.0, 0.5])
-    try:
-        got = call_learner(gradient_step, _bowl_grad, x, 0.25, name="gradient_step")
-    except LearnerError as error:
-        raise Wrong("gradient_step works on a number but fails on a NumPy vector "
-                    f"({type(error.original).__name__}: {error.original}).",
-                    hint="Use operations that work on whole arrays, with no `if` or `math` "
-                         "function on x.") from None
-    expect_close(got, x - 0.25 * _bowl_grad(x), what="gradient_step on the vector [1, -2, 0.5]",
-                 rtol=1e-6)
-    return ("One step is all gradient descent is; the whole notebook repeats it. The sign "
-            "matters: + instead of − climbs uphill.")
+def _gradient_step(grad_fn, x, lr):
+    return x - lr * grad_fn(x)
+
+
+def _steep(x):
+    """The gradient 4·x of the parabola 2·x²."""
+    return 4.0 * x
+
+
+_RNG = np.random.default_rng(11)
+#: A number (the task's example), then vectors of 1, 2, 3 and 17 entries and a 3 × 2 array.
+_STEP_CASES = [Case((_steep, 1.5, 0.1), "grad_fn(x) = 4·x, x = 1.5, lr = 0.1")]
+_STEP_CASES += [Case((_bowl_grad, _RNG.normal(0, 2, shape), 0.25),
+                     f"the bowl's gradient, x of shape {shape}, lr = 0.25")
+                for shape in [(1,), (2,), (3,), (17,), (3, 2)]]
+_NEW_POINT = "The function returns where you land, not how far you move."
 
 
 def _in_place_step(grad_fn, x, lr):
@@ -80,34 +58,40 @@ def _in_place_step(grad_fn, x, lr):
     return x
 
 
-register(Exercise(
-    id="1.1",
-    title="One gradient-descent step",
-    answer_name="gradient_step",
-    checker=_check_gradient_step,
+function_exercise(
+    "1.1", "One gradient-descent step", "gradient_step", _gradient_step, _STEP_CASES,
     hints=_STEP_HINTS,
-    wrong_answers=[
+    success="One step is all gradient descent is; the whole notebook repeats it. The sign "
+            "matters: + instead of − climbs uphill.",
+    slips=[
         Slip("gradient ascent (a plus sign)", lambda grad_fn, x, lr: x + lr * grad_fn(x),
-             "gradient ascent"),
+             message="You stepped *up* the slope (x + lr·gradient): that is gradient ascent.",
+             hint="Which way does the gradient point, and which way is the minimum?"),
         Slip("forgets the learning rate", lambda grad_fn, x, lr: x - grad_fn(x),
-             "without the learning rate"),
+             message="You subtracted the whole gradient, without the learning rate.",
+             hint="How long should one step be? That is what the learning rate is for."),
         Slip("returns the step, not the new point", lambda grad_fn, x, lr: -lr * grad_fn(x),
-             "not the new point"),
+             message="You returned the step −lr·gradient, not the new point.", hint=_NEW_POINT),
+        Slip("returns lr·gradient", lambda grad_fn, x, lr: lr * grad_fn(x),
+             message="You returned lr·gradient, not the new point.", hint=_NEW_POINT),
         Slip("divides by the learning rate", lambda grad_fn, x, lr: x - grad_fn(x) / lr,
-             "divided the gradient by the learning rate"),
-        Slip("returns x unchanged", lambda grad_fn, x, lr: x, "x unchanged"),
-        Slip("a gradient at the wrong point",
-             lambda grad_fn, x, lr: x - lr * grad_fn(x - lr), "is off"),
+             message="You divided the gradient by the learning rate instead of multiplying.",
+             hint="A larger learning rate should give a larger step."),
+        Slip("returns x unchanged", lambda grad_fn, x, lr: x,
+             message="You returned x unchanged.", hint="Did the step get applied to x?"),
         Slip("returns the gradient itself", lambda grad_fn, x, lr: grad_fn(x),
-             "returned the gradient"),
+             message="You returned the gradient, not the new point.",
+             hint="The function returns where you land after the step."),
+        Slip("a gradient at the wrong point",
+             lambda grad_fn, x, lr: x - lr * grad_fn(x - lr), says="differs"),
         Slip("returns a list of both", lambda grad_fn, x, lr: [x, x - lr * grad_fn(x)],
-             "should return a single number"),
-        Slip("overwrites the caller's x", _in_place_step, "changed its input `x` in place"),
+             says="should be a single number"),
+        Slip("overwrites the caller's x", _in_place_step, says="changed its input `x` in place"),
         Slip("a list for a vector",
              lambda grad_fn, x, lr: (x - lr * grad_fn(x)).tolist() if np.ndim(x) else
-             x - lr * grad_fn(x), "return a NumPy array"),
+             x - lr * grad_fn(x), says="return a NumPy array"),
     ],
-))
+)
 
 # --- 1.2 The largest stable learning rate -------------------------------------------------
 
@@ -117,88 +101,69 @@ _LIMIT_HINTS = [
     "Direction i converges when |1 − lr·cᵢ| < 1, that is lr < 2/cᵢ; all must hold at once, "
     "so the largest curvature sets the limit: 2 / max(c).",
 ]
+
+
+def _curvatures(n, rng):
+    """n curvatures whose largest sits in the middle (not first, not last)."""
+    c = rng.uniform(0.5, 5.0, n)
+    c[n // 2] = 12.0
+    return c
+
+
 # The largest curvature sits in the middle, first and last, so that an answer that assumes
-# sorted input is caught; in the second case the mean and the median differ.
-_LIMIT_CASES = [np.array([4.0]), np.array([3.0, 12.0, 0.5, 2.0]), np.array([100.0, 1.0]),
-                np.array([1.0, 100.0])]
+# sorted input is caught; the mean and the median differ.
+_LIMIT_CASES = [Case((np.array([4.0]),), "c = [4]"),
+                Case((np.array([3.0, 12.0, 0.5, 2.0]),), "c = [3, 12, 0.5, 2]"),
+                Case((np.array([100.0, 1.0]),), "c = [100, 1]"),
+                Case((np.array([1.0, 100.0]),), "c = [1, 100]"),
+                Case((_curvatures(3, np.random.default_rng(12)),), "3 curvatures"),
+                Case((_curvatures(17, np.random.default_rng(13)),), "17 curvatures")]
 _AVERAGE_NUDGE = "Which direction is the first to diverge as the learning rate grows?"
+_STIFFER = "A stiffer (more curved) direction allows a *smaller* learning rate."
+_ANYWHERE = "Find the largest curvature wherever it is in the array."
 
-
-def _limit_slips(curvatures):
-    """(value, message, nudge) of the usual slips for these curvatures."""
-    slips = []
-    if curvatures.size > 1:
-        slips = [
-            (2.0 / curvatures.min(), "You used the flattest direction (the smallest "
-             "curvature); the steepest one diverges first.", _AVERAGE_NUDGE),
-            (2.0 / curvatures.mean(), "You used an average curvature (the mean): is a "
-             "typical direction the one that diverges first?", _AVERAGE_NUDGE),
-            (2.0 / np.median(curvatures), "You used an average curvature (the median): "
-             "is a typical direction the one that diverges first?", _AVERAGE_NUDGE),
-            (2.0 / curvatures.sum(), "You used the sum of the curvatures; that is too "
-             "cautious. Only the largest one decides.", _AVERAGE_NUDGE),
-        ]
-        slips += [(2.0 / c, f"You used the curvature at position {i} of the array "
-                   f"({c:g}), not the largest one; the largest can be anywhere in the array.",
-                   "Find the largest curvature wherever it is in the array.")
-                  for i, c in enumerate(curvatures)]
-    return slips + [
-        (1.0 / curvatures.max(), "1 / max(c) is the learning rate that is *fastest* along "
-         "the stiffest direction (it lands on the minimum in one step), not the largest "
-         "stable one.", "Up to which learning rate does |1 − lr·c| stay below 1?"),
-        (2.0 * curvatures.max(), "You multiplied by the curvature instead of dividing.",
-         "A stiffer (more curved) direction allows a *smaller* learning rate."),
-        (curvatures.max() / 2.0, "You computed c / 2: your limit grows with the "
-         "curvature. Should a stiffer direction allow a larger step?",
-         "A stiffer (more curved) direction allows a *smaller* learning rate."),
-    ]
-
-
-def _check_max_stable_lr(max_stable_lr):
-    """Compare with 2 / max(curvatures) on four quadratics; name the usual slips."""
-    for curvatures in _LIMIT_CASES:
-        shown = f"max_stable_lr([{', '.join(f'{c:g}' for c in curvatures)}])"
-        got = as_array(call_learner(max_stable_lr, curvatures, name="max_stable_lr"), shown)
-        expected = 2.0 / curvatures.max()
-        if got.size != 1:
-            if got.shape == curvatures.shape and np.allclose(got, 2.0 / curvatures):
-                raise Wrong(f"{shown} returned one learning rate per direction, 2/cᵢ.",
-                            expected=f"one number, {expected:.6g}",
-                            got=f"[{', '.join(f'{g:.4g}' for g in got.ravel())}]",
-                            hint="One learning rate serves all directions, so it must be "
-                                 "safe for every one of them.")
-            raise Wrong(f"{shown} should be a single number.", expected=f"{expected:.6g}",
-                        got=f"an array of shape {got.shape}")
-        value = float(got.ravel()[0])
-        reject_slips(value, _limit_slips(curvatures), right=expected,
-                     expected=f"{shown} = {expected:.6g}", shown=f"{value:.6g}")
-        expect_number(value, expected, what=shown, rtol=1e-6)
-    return ("The stiffest direction sets the learning rate and the flattest sets the pace: "
-            "the larger their ratio, the more steps gradient descent needs.")
-
-
-register(Exercise(
-    id="1.2",
-    title="The largest stable learning rate",
-    answer_name="max_stable_lr",
-    checker=_check_max_stable_lr,
-    hints=_LIMIT_HINTS,
-    wrong_answers=[
-        Slip("uses the smallest curvature", lambda c: 2 / np.min(c), "flattest direction"),
-        Slip("the optimal step 1/c, not the limit", lambda c: 1 / np.max(c), "*fastest*"),
-        Slip("one rate per direction", lambda c: 2 / np.asarray(c), "one learning rate per"),
-        Slip("the mean curvature", lambda c: 2 / np.mean(c), "(the mean)"),
+function_exercise(
+    "1.2", "The largest stable learning rate", "max_stable_lr", lambda c: 2.0 / np.max(c),
+    _LIMIT_CASES, hints=_LIMIT_HINTS,
+    success="The stiffest direction sets the learning rate and the flattest sets the pace: "
+            "the larger their ratio, the more steps gradient descent needs.",
+    slips=[
+        Slip("uses the smallest curvature", lambda c: 2 / np.min(c),
+             message="You used the flattest direction (the smallest curvature); the steepest "
+                     "one diverges first.", hint=_AVERAGE_NUDGE),
+        Slip("the optimal step 1/c, not the limit", lambda c: 1 / np.max(c),
+             message="1 / max(c) is the learning rate that is *fastest* along the stiffest "
+                     "direction (it lands on the minimum in one step), not the largest "
+                     "stable one.", hint="Up to which learning rate does |1 − lr·c| stay "
+                                         "below 1?"),
+        Slip("one rate per direction", lambda c: 2 / np.asarray(c),
+             message="You returned one learning rate per direction, 2/cᵢ.",
+             hint="One learning rate serves all directions, so it must be safe for every "
+                  "one of them."),
+        Slip("the mean curvature", lambda c: 2 / np.mean(c),
+             message="You used an average curvature (the mean): is a typical direction the "
+                     "one that diverges first?", hint=_AVERAGE_NUDGE),
+        Slip("the median curvature", lambda c: 2 / np.median(c),
+             message="You used an average curvature (the median): is a typical direction "
+                     "the one that diverges first?", hint=_AVERAGE_NUDGE),
+        Slip("the sum of the curvatures", lambda c: 2 / np.sum(c),
+             message="You used the sum of the curvatures; that is too cautious. Only the "
+                     "largest one decides.", hint=_AVERAGE_NUDGE),
         Slip("multiplies instead of dividing", lambda c: 2 * np.max(c),
-             "multiplied by the curvature"),
-        Slip("c / 2", lambda c: np.max(c) / 2, "c / 2"),
-        Slip("a fixed number", lambda c: 0.5, "is off"),
-        Slip("the sum of the curvatures", lambda c: 2 / np.sum(c), "sum of the curvatures"),
-        Slip("the median curvature", lambda c: 2 / np.median(c), "(the median)"),
-        Slip("assumes the largest curvature comes last", lambda c: 2 / c[-1], "the curvature at position"),
-        Slip("assumes the largest curvature comes first", lambda c: 2 / c[0], "the curvature at position"),
-        Slip("a huge integer", lambda c: 10 ** 400, "too large for a floating-point"),
+             message="You multiplied by the curvature instead of dividing.", hint=_STIFFER),
+        Slip("c / 2", lambda c: np.max(c) / 2,
+             message="You computed c / 2: your limit grows with the curvature. Should a "
+                     "stiffer direction allow a larger step?", hint=_STIFFER),
+        Slip("assumes the largest curvature comes last", lambda c: 2 / c[-1],
+             message="You used the curvature at the last position of the array, not the "
+                     "largest one; the largest can be anywhere in the array.", hint=_ANYWHERE),
+        Slip("assumes the largest curvature comes first", lambda c: 2 / c[0],
+             message="You used the curvature at the first position of the array, not the "
+                     "largest one; the largest can be anywhere in the array.", hint=_ANYWHERE),
+        Slip("a fixed number", lambda c: 0.5, says="differs"),
+        Slip("a huge integer", lambda c: 10 ** 400, says="too large for a floating-point"),
     ],
-))
+)
 
 # --- 1.3 The gradient of the mean squared error -----------------------------------------
 
@@ -437,9 +402,8 @@ def _sgd_loop(X, y, lr, epochs, batch_size, rng, order="permutation", cut=0, ste
     return np.append(w, b)
 
 
-#: Correct loops: the task's (a new rng.permutation each epoch) and other correct conventions.
-_SGD_CORRECT = {"permutation": {},
-                "shuffle in place": {"order": "shuffle in place"},
+#: Other correct loops than the task's (a new rng.permutation each epoch).
+_SGD_CORRECT = {"shuffle in place": {"order": "shuffle in place"},
                 "choice without replacement": {"order": "choice"}}
 #: The usual slips: how each changes the reference loop or its settings, and what to say.
 _SGD_SLIPS = [
@@ -522,16 +486,16 @@ def _check_train_sgd(train_sgd):
     if not np.all(np.isfinite(got)):
         raise Wrong("Your parameters are not finite numbers (inf or NaN): the loop diverged.",
                     expected=expected, got=shown)
-    for convention, change in _SGD_CORRECT.items():
+    epochs = _SGD_SETTINGS["epochs"]
+    praise = (f"Your loop takes the same steps as the reference loop: {epochs} epochs of "
+              f"{_SGD_BATCHES} minibatches, {epochs * _SGD_BATCHES} noisy steps. Below, the "
+              "course's `minibatch_sgd` is the same loop, with a record of every step.")
+    if np.allclose(got, reference, rtol=_SGD_RTOL, atol=_SGD_ATOL):
+        return praise
+    for convention in SGD_CONVENTIONS:
+        change = _SGD_CORRECT[convention.name]
         if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
-            other = "" if convention == "permutation" else (
-                f" (you drew each epoch's order by {convention}, which is as good as "
-                "rng.permutation)")
-            epochs = _SGD_SETTINGS["epochs"]
-            return (f"Your loop takes the same steps as the reference loop{other}: {epochs} "
-                    f"epochs of {_SGD_BATCHES} minibatches, {epochs * _SGD_BATCHES} noisy "
-                    "steps. Below, the course's `minibatch_sgd` is the same loop, with a "
-                    "record of every step.")
+            return f"{praise} {convention.message}"
     for change, message, nudge in _SGD_SLIPS:
         if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
             raise Wrong(message, expected=expected, got=shown, hint=nudge)
@@ -599,8 +563,15 @@ def _sgd_with(draw):
     return train_sgd
 
 
+#: Other correct ways to draw each epoch's order, named in the praise.
+SGD_CONVENTIONS = [
+    Convention(name, _sgd_variant(**change), f"(You drew each epoch's order by {name}, "
+               "which is as good as rng.permutation.)", accepted=True)
+    for name, change in _SGD_CORRECT.items()]
+
 register(Exercise(
     id="1.4",
+    conventions=SGD_CONVENTIONS,
     title="A minibatch SGD training loop",
     answer_name="train_sgd",
     checker=_check_train_sgd,

@@ -9,15 +9,14 @@ import numpy as np
 import torch
 
 from utils.exercises.core import (
+    Case,
     Exercise,
     Slip,
     Unreadable,
     Wrong,
-    as_array,
-    call_learner,
     expect_close,
+    function_exercise,
     register,
-    reject_slips,
 )
 from utils.exercises.patients import (  # noqa: F401 (the notebook imports it from here)
     DEPTH_OF_STUCK_PATIENT,
@@ -159,68 +158,60 @@ _JACOBIAN_HINTS = [
 ]
 
 
-def _check_jacobian(sigmoid_layer_jacobian):
-    """J = diag(σ'(Wx + b)) W for h = σ(Wx + b)."""
-    rng = np.random.default_rng(32)
-    weight = rng.standard_normal((3, 4))
-    bias = rng.standard_normal(3)
-    x = rng.standard_normal(4)
-    got = as_array(call_learner(sigmoid_layer_jacobian, weight, bias, x,
-                                name="sigmoid_layer_jacobian"), "the Jacobian", array=True)
-    expected = _slope(weight @ x + bias)[:, None] * weight
-    slopes = _slope(weight @ x + bias)
-    if (got.shape == (3,) and np.allclose(got, slopes)) or (
-            got.shape == (3, 3) and np.allclose(got, np.diag(slopes))):
-        raise Wrong("W is missing: you returned only the sigmoid's slopes. h depends on x "
-                    "through z = Wx + b, so the chain rule brings in W as well.",
-                    expected="shape (3, 4), like W",
-                    got=f"shape {got.shape}",
-                    hint="What is ∂z_i/∂x_j for z = Wx + b?")
-    if got.shape == (4, 3):
-        raise Wrong("The Jacobian is transposed: one row per output h_i, one column per "
-                    "input x_j.", expected="shape (3, 4)", got="shape (4, 3)",
-                    hint="Row i belongs to output h_i, column j to input x_j.")
-    if got.shape == (3, 4):
-        reject_slips(got, [
-            (weight, "You returned W alone: the sigmoid's slope is missing.",
-             "The chain rule goes through σ too."),
-            (_sigmoid(weight @ x + bias)[:, None] * weight,
-             "You scaled W by σ(z) instead of its slope σ'(z).",
-             "The chain rule needs σ's derivative, not its value."),
-            (0.25 * weight, "You used the largest slope 1/4 for every unit; the slope "
-             "depends on each unit's input z_i = (Wx + b)_i.",
-             "Each unit has its own input, so its own slope."),
-            (_slope(weight @ x)[:, None] * weight, "The bias is missing inside σ': "
-             "z = Wx + b.", "What is the unit's input?"),
-        ], right=expected)
-    expect_close(got, expected, what="The Jacobian",
+def _jacobian(weight, bias, x):
+    return _slope(weight @ x + bias)[:, None] * weight
+
+
+def _jacobian_case(n_out, n_in, rng):
+    weight = rng.standard_normal((n_out, n_in))
+    return Case((weight, rng.standard_normal(n_out), rng.standard_normal(n_in)),
+                f"a layer {n_in} → {n_out} (weight of shape {weight.shape})")
+
+
+_RNG = np.random.default_rng(32)
+#: The task's 4 → 3 layer, then layers of odd shapes: 1 → 1, 3 → 2, 2 → 17, 17 → 3.
+_JACOBIAN_CASES = [_jacobian_case(n_out, n_in, _RNG)
+                   for n_out, n_in in [(3, 4), (1, 1), (2, 3), (17, 2), (3, 17)]]
+_MISSING_W = ("W is missing: you returned only the sigmoid's slopes. h depends on x through "
+              "z = Wx + b, so the chain rule brings in W as well.")
+
+
+def _compare_jacobian(got, expected, case):
+    expect_close(got, expected, what=f"The Jacobian of {case.label}",
                  hint="J has one row per output h_i and one column per input x_j: the "
                       "shape of W.")
-    return ("Each layer's Jacobian carries a factor σ'(z) ≤ 1/4 per row; backpropagation "
-            "multiplies one such Jacobian per layer.")
 
 
-register(Exercise(
-    id="3.2",
-    title="The Jacobian of a sigmoid layer",
-    answer_name="sigmoid_layer_jacobian",
-    checker=_check_jacobian,
-    hints=_JACOBIAN_HINTS,
-    wrong_answers=[
-        Slip("forgets the slope", lambda w, b, x: w, "W alone"),
+function_exercise(
+    "3.2", "The Jacobian of a sigmoid layer", "sigmoid_layer_jacobian", _jacobian,
+    _JACOBIAN_CASES, hints=_JACOBIAN_HINTS, compare=_compare_jacobian,
+    success="Each layer's Jacobian carries a factor σ'(z) ≤ 1/4 per row; backpropagation "
+            "multiplies one such Jacobian per layer.",
+    slips=[
+        Slip("forgets the slope", lambda w, b, x: w,
+             message="You returned W alone: the sigmoid's slope is missing.",
+             hint="The chain rule goes through σ too."),
         Slip("σ instead of σ'", lambda w, b, x: _sigmoid(w @ x + b)[:, None] * w,
-             "instead of its slope"),
-        Slip("transposed", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).T, "transposed"),
-        Slip("only the slopes", lambda w, b, x: _slope(w @ x + b), "W is missing"),
+             message="You scaled W by σ(z) instead of its slope σ'(z).",
+             hint="The chain rule needs σ's derivative, not its value."),
+        Slip("transposed", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).T,
+             message="The Jacobian is transposed: one row per output h_i, one column per "
+                     "input x_j.", hint="Row i belongs to output h_i, column j to input x_j."),
+        Slip("only the slopes", lambda w, b, x: _slope(w @ x + b), message=_MISSING_W,
+             hint="What is ∂z_i/∂x_j for z = Wx + b?"),
         Slip("diag of the slopes without W", lambda w, b, x: np.diag(_slope(w @ x + b)),
-             "W is missing"),
-        Slip("the largest slope for every unit", lambda w, b, x: 0.25 * w, "largest slope 1/4"),
+             message=_MISSING_W, hint="What is ∂z_i/∂x_j for z = Wx + b?"),
+        Slip("the largest slope for every unit", lambda w, b, x: 0.25 * w,
+             message="You used the largest slope 1/4 for every unit; the slope depends on "
+                     "each unit's input z_i = (Wx + b)_i.",
+             hint="Each unit has its own input, so its own slope."),
         Slip("no bias inside σ'", lambda w, b, x: _slope(w @ x)[:, None] * w,
-             "bias is missing"),
+             message="The bias is missing inside σ': z = Wx + b.",
+             hint="What is the unit's input?"),
         Slip("a list of rows", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).tolist(),
-             "return a NumPy array"),
+             says="return a NumPy array"),
     ],
-))
+)
 
 # --- 3.3 · Find the layer where learning stops -------------------------------------------
 
