@@ -12,9 +12,18 @@ differences; ``to_torch`` copies a network into PyTorch so that autograd can
 be compared with it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from utils import checks
+
+if TYPE_CHECKING:
+    import torch
 
 #: The floating-point types a scratch network can compute in.
 DTYPES = (np.float32, np.float64)
@@ -58,21 +67,21 @@ def _check_rng(rng):
 class Layer:
     """Base class: keeps what the forward pass saved for the backward pass."""
 
-    def __init__(self):
-        self.params = {}
-        self.grads = {}
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
         self._saved = None
 
-    def save_for_backward(self, value):
+    def save_for_backward(self, value: np.ndarray) -> None:
         self._saved = value
 
-    def saved(self):
+    def saved(self) -> np.ndarray:
         if self._saved is None:
             raise RuntimeError(f"{self!r}.backward() was called before forward(): run the forward "
                                "pass first, it saves what the backward pass needs.")
         return self._saved
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -83,7 +92,8 @@ class Linear(Layer):
     dL/dW = gᵀ x,  dL/db = Σ_batch g,  dL/dx = g W.
     """
 
-    def __init__(self, n_in, n_out, rng=None, weight_std=None, dtype=np.float64):
+    def __init__(self, n_in: int, n_out: int, rng: np.random.Generator | None = None,
+                 weight_std: float | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         n_in = checks.whole_number("n_in", n_in, maximum=MAX_UNITS)
         n_out = checks.whole_number("n_out", n_out, maximum=MAX_UNITS)
@@ -96,12 +106,12 @@ class Linear(Layer):
         self.params = {"weight": (std * rng.standard_normal((n_out, n_in))).astype(dtype),
                        "bias": np.zeros(n_out, dtype=dtype)}
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> np.ndarray:
         x = self._check_input(x)
         self.save_for_backward(x)
         return x @ self.params["weight"].T + self.params["bias"]
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self.saved()
         self._check_gradient(grad_out, x)
         self.grads = {"weight": grad_out.T @ x, "bias": grad_out.sum(axis=0)}
@@ -121,20 +131,20 @@ class Linear(Layer):
             raise ValueError(f"{self!r}.backward expects a gradient of shape {expected}, "
                              f"got {np.shape(grad_out)}.")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Linear({self.n_in} → {self.n_out})"
 
 
 class Sigmoid(Layer):
     """σ(x) = 1 / (1 + e^(−x));  dσ/dx = σ(x)(1 − σ(x))."""
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> np.ndarray:
         x = _numbers("x", x)
         out = 1.0 / (1.0 + np.exp(-x))
         self.save_for_backward(out)  # the backward pass only needs σ(x)
         return out
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
         out = self.saved()
         return grad_out * out * (1.0 - out)
 
@@ -142,12 +152,12 @@ class Sigmoid(Layer):
 class Tanh(Layer):
     """tanh(x);  d tanh/dx = 1 − tanh²(x)."""
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> np.ndarray:
         out = np.tanh(_numbers("x", x))
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
         out = self.saved()
         return grad_out * (1.0 - out**2)
 
@@ -155,12 +165,12 @@ class Tanh(Layer):
 class ReLU(Layer):
     """max(0, x);  slope 1 where x > 0, else 0."""
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> np.ndarray:
         x = _numbers("x", x)
         self.save_for_backward(x)
         return np.maximum(x, 0.0)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self.saved()
         return grad_out * (x > 0)
 
@@ -192,10 +202,10 @@ class SoftmaxCrossEntropy:
     L = −(1/N) Σ_i log softmax(z_i)[y_i];  dL/dz = (softmax(z) − onehot(y)) / N.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._saved = None
 
-    def forward(self, logits, labels):
+    def forward(self, logits: ArrayLike, labels: ArrayLike) -> float:
         logits = _numbers("logits", logits)
         labels = _numbers("labels", labels)
         if logits.ndim != 2:
@@ -214,7 +224,7 @@ class SoftmaxCrossEntropy:
         rows = np.arange(len(labels))
         return float(-log_probs[rows, labels].mean())
 
-    def backward(self):
+    def backward(self) -> np.ndarray:
         if self._saved is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() was called before forward().")
         probs, labels = self._saved
@@ -233,7 +243,8 @@ class MLP:
     Weights are drawn from N(0, 1/n_in) (N(0, 2/n_in) for ReLU), biases are 0.
     """
 
-    def __init__(self, sizes, activation="tanh", seed=0, dtype=np.float64):
+    def __init__(self, sizes: list[int], activation: str = "tanh", seed: int = 0,
+                 dtype: type = np.float64) -> None:
         if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output size, e.g. "
                              f"[2, 16, 2], got {sizes!r}.")
@@ -252,17 +263,17 @@ class MLP:
                 self.layers.append(ACTIVATION_LAYERS[activation]())
         self.loss_layer = SoftmaxCrossEntropy()
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> np.ndarray:
         """The logits (unnormalized class scores) for inputs x of shape (batch, sizes[0])."""
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
-    def loss(self, x, labels):
+    def loss(self, x: ArrayLike, labels: ArrayLike) -> float:
         """Forward pass and mean cross-entropy loss."""
         return self.loss_layer.forward(self.forward(x), labels)
 
-    def backward(self):
+    def backward(self) -> np.ndarray:
         """Back-propagate from the last loss; fills every Linear layer's ``grads``."""
         grad = self.loss_layer.backward()
         for layer in reversed(self.layers):
@@ -272,13 +283,13 @@ class MLP:
     def _linears(self):
         return [layer for layer in self.layers if isinstance(layer, Linear)]
 
-    def named_parameters(self):
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
         """[("linear1.weight", array), ...] in input-to-output order."""
         return [(f"linear{number}.{key}", layer.params[key])
                 for number, layer in enumerate(self._linears(), start=1)
                 for key in ("weight", "bias")]
 
-    def named_gradients(self):
+    def named_gradients(self) -> list[tuple[str, np.ndarray]]:
         """[("linear1.weight", gradient), ...] after ``backward()``."""
         if any(not layer.grads for layer in self._linears()):
             raise RuntimeError("No gradients yet: call loss(x, y) and then backward().")
@@ -286,7 +297,7 @@ class MLP:
                 for number, layer in enumerate(self._linears(), start=1)
                 for key in ("weight", "bias")]
 
-    def sgd_step(self, lr):
+    def sgd_step(self, lr: float) -> None:
         """One step of gradient descent: every parameter moves by −lr × its gradient."""
         lr = checks.positive_number("lr", lr)
         self.named_gradients()  # raises a clear error if backward() has not run
@@ -294,18 +305,18 @@ class MLP:
             for key, value in layer.params.items():
                 value -= lr * layer.grads[key]
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """The most likely class for each input."""
         return self.forward(x).argmax(axis=1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "MLP(" + " → ".join(repr(layer) for layer in self.layers) + ")"
 
 
 # --- Gradient checking ----------------------------------------------------------------
 
 
-def relative_error(a, b):
+def relative_error(a: ArrayLike, b: ArrayLike) -> float:
     """max |a − b| / max(|a|, |b|, tiny): 0 when equal, about 1 when unrelated."""
     a = _numbers("a", a).astype(np.float64)
     b = _numbers("b", b).astype(np.float64)
@@ -316,7 +327,8 @@ def relative_error(a, b):
     return float(np.abs(a - b).max(initial=0.0) / scale)
 
 
-def numerical_gradient(loss_fn, array, eps=1e-5):
+def numerical_gradient(loss_fn: Callable[[], float], array: np.ndarray,
+                       eps: float = 1e-5) -> np.ndarray:
     """dL/d(array) by central differences: (L(a + ε) − L(a − ε)) / 2ε, entry by entry.
 
     ``loss_fn()`` must recompute the loss from ``array``, which is changed in
@@ -342,7 +354,8 @@ def numerical_gradient(loss_fn, array, eps=1e-5):
     return grad
 
 
-def gradient_check(model, x, labels, eps=1e-5):
+def gradient_check(model: MLP, x: ArrayLike, labels: ArrayLike,
+                   eps: float = 1e-5) -> dict[str, float]:
     """{parameter name: relative error between backprop and finite differences}.
 
     ``eps`` = 1e-5 balances the two errors of a central difference in float64:
@@ -366,7 +379,7 @@ def gradient_check(model, x, labels, eps=1e-5):
 # --- The same network in PyTorch --------------------------------------------------------
 
 
-def to_torch(model):
+def to_torch(model: MLP) -> torch.nn.Sequential:
     """A ``torch.nn.Sequential`` with the same layers and (copied) weights, in float64."""
     import torch
     from torch import nn
@@ -387,7 +400,8 @@ def to_torch(model):
     return nn.Sequential(*modules)
 
 
-def torch_gradients(torch_model, x, labels):
+def torch_gradients(torch_model: torch.nn.Module, x: ArrayLike,
+                    labels: ArrayLike) -> tuple[dict[str, np.ndarray], float]:
     """{"linear1.weight": gradient, ...} from PyTorch autograd, for comparison."""
     import torch
 
