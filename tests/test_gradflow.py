@@ -492,3 +492,206 @@ def recorded():
 def test_bad_arguments_name_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --- the registry of layer kinds and the pure statistics -----------------------------------
+
+
+def test_every_activation_of_the_course_table_is_a_kind_of_the_same_name():
+    from utils.nets import ACTIVATIONS, BlockInput, make_activation
+
+    for name in ACTIVATIONS:
+        kind = gradflow.kind_of(make_activation(name))
+        if name == "identity":
+            assert kind is None  # nothing to measure
+        else:
+            assert kind.name == name and kind.family == "activations"
+    assert gradflow.kind_of(BlockInput()).name == "residual"
+    assert gradflow.kind_of(nn.Dropout()) is None
+
+
+@pytest.mark.parametrize("module, kind, weight", [
+    (nn.Linear(2, 3), "linear", "weight"), (nn.Conv2d(1, 2, 3), "conv", "weight"),
+    (nn.BatchNorm1d(3), "batch_norm", "weight"), (nn.LayerNorm(3), "layer_norm", "weight"),
+    (nn.LSTM(2, 3, num_layers=2), "lstm", "weight_hh_l1"), (nn.GRUCell(2, 3), "gru_cell",
+                                                            "weight_hh"),
+])
+def test_each_kind_says_how_to_read_its_weight(module, kind, weight):
+    found = gradflow.kind_of(module)
+    layer = 1 if weight.endswith("l1") else 0
+    assert found.name == kind and found.weight(module, layer) is getattr(module, weight)
+
+
+def test_the_statistics_are_pure_functions():
+    values = torch.tensor([[0.0, 0.99, -0.5], [0.0, -0.98, 0.2]])
+    assert gradflow.saturated_share(values, "tanh") == pytest.approx(2 / 6)
+    assert gradflow.saturated_share(values, "relu") is None
+    assert gradflow.never_active(values).tolist() == [True, False, False]
+    assert gradflow.dead_share(values) == pytest.approx(1 / 3)
+    assert gradflow.dead_share(values, torch.tensor([False, False, True])) == 0.0
+    mean, std = gradflow.moments(values)
+    assert mean == pytest.approx(values.double().mean().item())
+    assert std == pytest.approx(values.double().std().item())
+    assert gradflow.moments(torch.tensor([3.0])) == (3.0, 0.0)
+
+
+def test_batch_norm_records_the_statistics_before_and_after_and_its_gamma_and_beta(batch):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
+    with torch.no_grad():
+        model[0].bias.fill_(3.0)  # the values going in are far from mean 0
+    flow = run(model, batch)
+    record = flow.layers(kind="batch_norm")[0]
+    before = model[0](batch[0]).double()
+    assert record.input_mean == pytest.approx(before.mean().item(), rel=1e-6)
+    assert record.input_std == pytest.approx(before.std().item(), rel=1e-6)
+    assert abs(record.act_mean) < 1e-6 and record.act_std == pytest.approx(1.0, abs=0.01)
+    assert record.weight_grad_norm == pytest.approx(model[1].weight.grad.norm().item(), rel=1e-6)
+    assert record.bias_grad_norm == pytest.approx(model[1].bias.grad.norm().item(), rel=1e-6)
+    assert [r.name for r in flow.layers(kind="norms")] == ["1"]
+    assert "1" not in flow.weight_grad_norms()  # γ is not a weight matrix
+
+
+class ResidualNet(nn.Module):
+    """``depth`` tanh blocks, each ``x + tanh(linear(x))`` with a BlockInput at its input
+    (or, with ``residual=False``, the same layers without the identity path)."""
+
+    def __init__(self, depth, residual=True):
+        super().__init__()
+        from utils.nets import BlockInput
+
+        self.residual = residual
+        self.first = nn.Linear(16, 32)
+        self.inputs = nn.ModuleList(BlockInput() for _ in range(depth))
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(32, 32), nn.Tanh())
+                                    for _ in range(depth))
+        self.output = nn.Linear(32, 4)
+
+    def forward(self, x):
+        x = self.first(x)
+        for marker, block in zip(self.inputs, self.blocks, strict=True):
+            x = marker(x)
+            x = x + block(x) if self.residual else block(x)
+        return self.output(x)
+
+
+def test_the_gradient_at_each_residual_block_input_is_recorded(batch):
+    torch.manual_seed(0)
+    model = ResidualNet(20)
+    flow = run(model, batch)
+    blocks = flow.layers(kind="residual")
+    assert [r.name for r in blocks] == [f"inputs.{i}" for i in range(20)]
+    marked = []
+    handle = model.inputs[0].register_forward_hook(lambda m, i, out: marked.append(out))
+    loss = F.cross_entropy(model(batch[0]), batch[1])
+    handle.remove()
+    (expected,) = torch.autograd.grad(loss, marked)
+    assert blocks[0].output_grad_norm == pytest.approx(expected.double().norm().item(), rel=1e-6)
+
+
+def test_a_residual_net_passes_at_least_as_much_gradient_to_its_first_layer(batch):
+    firsts = {}
+    for residual in (True, False):
+        torch.manual_seed(0)
+        model = ResidualNet(20, residual=residual)
+        with torch.no_grad():  # weights that shrink the signal: the plain net vanishes
+            for block in model.blocks:
+                block[0].weight.mul_(0.5)
+        firsts[residual] = run(model, batch).output_grad_norms()["first"]
+    assert firsts[True] >= firsts[False]
+    assert firsts[True] > 100 * firsts[False]
+
+
+def test_series_and_output_grad_norms(batch):
+    model = net(depth=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with gradflow.GradFlow(model, optimizer=optimizer) as flow:
+        for _ in range(3):
+            optimizer.zero_grad()
+            F.cross_entropy(model(batch[0]), batch[1]).backward()
+            optimizer.step()
+        with torch.no_grad():
+            model(batch[0])  # an evaluation pass: activations, no gradients
+    norms = flow.series("output_grad_norm", kind="weights")
+    assert list(norms) == ["hidden1.linear", "hidden2.linear", "hidden3.linear", "output"]
+    assert [len(v) for v in norms.values()] == [3, 3, 3, 3]
+    assert norms["hidden1.linear"] == [flow.layers(step=i)[0].output_grad_norm
+                                       for i in range(3)]
+    assert len(flow.series("act_std")["hidden1.activation"]) == 4
+    assert len(flow.series("act_std", with_gradients=True)["hidden1.activation"]) == 3
+    assert flow.series("update_ratio") == flow.update_ratios()
+    last = flow.output_grad_norms()
+    assert last == {r.name: r.output_grad_norm for r in flow.layers(kind="weights")}
+    assert list(flow.output_grad_norms(kind="relu")) == [f"hidden{i}.activation"
+                                                       for i in (1, 2, 3)]
+    with pytest.raises(ValueError, match="field_name must be one of"):
+        flow.series("grad")
+    with pytest.raises(ValueError, match="with_gradients must be"):
+        flow.series("act_std", with_gradients="yes")
+
+
+def test_every_layer_of_a_stacked_recurrent_layer_is_recorded():
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("rnn", nn.LSTM(3, 8, num_layers=3, batch_first=True))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradflow.GradFlow(model, optimizer=optimizer) as flow:
+        output, _ = model(torch.randn(4, 6, 3))
+        output.pow(2).mean().backward()
+        optimizer.step()
+    records = flow.layers(kind="lstm")
+    assert [r.name for r in records] == ["rnn.l0", "rnn.l1", "rnn.l2"]
+    assert [r.sublayer for r in records] == [0, 1, 2]
+    for layer, record in enumerate(records):
+        weight = getattr(model.rnn, f"weight_hh_l{layer}")
+        assert record.weight_grad_norm == pytest.approx(weight.grad.norm().item(), rel=1e-6)
+    assert records[-1].output_grad_norm > 0 and records[0].output_grad_norm is None
+    assert set(flow.update_ratios()) == {"rnn.l0", "rnn.l1", "rnn.l2"}
+
+
+def test_a_cell_unrolled_over_time_records_the_gradient_of_each_step():
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("cell", nn.RNNCell(3, 5))
+    x, kept = torch.randn(6, 2, 3), []
+    with gradflow.GradFlow(model) as flow:
+        h = None
+        for x_t in x:
+            h = model(x_t) if h is None else model.cell(x_t, h)
+            h.retain_grad()
+            kept.append(h)
+        h.pow(2).sum().backward()
+    record = flow.layers(kind="rnn_cell")[0]
+    assert record.time_grad_norms == pytest.approx([k.grad.double().norm().item() for k in kept],
+                                                   rel=1e-6)
+    assert record.output_grad_norm == pytest.approx(
+        sum(k.grad.double().norm().item() ** 2 for k in kept) ** 0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_hidden_state_gradients_of_an_lstm_include_the_cell_state(batch_first):
+    """The reference: keep the gradient of every cell state c_t of a step-by-step run."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 6, num_layers=2, batch_first=batch_first)
+    inputs = torch.randn(2, 9, 3) if batch_first else torch.randn(9, 2, 3)
+    result = gradflow.hidden_state_gradients(lstm, inputs, lambda h: h.pow(2).sum())
+    state, kept = None, []
+    for x_t in inputs.unbind(dim=1 if batch_first else 0):
+        _, state = lstm(x_t.unsqueeze(1 if batch_first else 0), state)
+        state[1].retain_grad()
+        kept.append(state[1])
+    state[0][-1].pow(2).sum().backward()
+    cell = [0.0 if c.grad is None else c.grad[-1].double().norm().item() for c in kept]
+    assert result.cell == pytest.approx(cell, rel=1e-6, abs=1e-30)
+    assert result.cell[-1] == 0.0 and result.cell[-2] > 0  # the loss reads h_T, not c_T
+
+
+def test_the_old_import_paths_still_work():
+    from utils import diagnosis, plots
+    from utils.gradflow import diagnose, plot_gradient_norms, plot_histograms, plot_update_ratios
+
+    assert diagnose is diagnosis.diagnose
+    assert (plot_gradient_norms, plot_histograms, plot_update_ratios) == (
+        plots.plot_gradient_norms, plots.plot_histograms, plots.plot_update_ratios)
+    with pytest.raises(AttributeError):
+        gradflow.no_such_name  # noqa: B018
