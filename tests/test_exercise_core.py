@@ -235,13 +235,13 @@ def test_every_patient_builds_and_names_a_notebook():
 
 
 def test_the_bug_patient_has_the_bug_it_says():
-    from utils import scratch
+    from utils import backprop
     from utils.exercises.patients import PATIENTS
 
     patient = PATIENTS["bias gradient averaged"]
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((20, 2)), rng.integers(0, 3, 20)
-    errors = scratch.gradient_check(patient.build(), x, y)
+    errors = backprop.gradient_check(patient.build(), x, y)
     assert max(errors, key=errors.get) == patient.where
     assert sorted(errors.values())[-2] < 1e-6
 

@@ -538,9 +538,7 @@ def same_values(a: object, b: object, rtol: float = 1e-6, atol: float = 1e-9) ->
     """True if two results are equal to tolerance: numbers, arrays, tensors, or tuples and
     lists of them (compared part by part). Anything unreadable is not equal."""
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        if len(a) == len(b) and all(isinstance(p, (tuple, list, np.ndarray)) or
-                                    hasattr(p, "detach") for p in (*a, *b)):
-            return all(same_values(p, q, rtol, atol) for p, q in zip(a, b))
+        return len(a) == len(b) and all(same_values(p, q, rtol, atol) for p, q in zip(a, b))
     if is_low_precision(a) or is_low_precision(b):
         rtol, atol = max(rtol, 1e-4), max(atol, 1e-6)
     try:

@@ -5,10 +5,10 @@ import numbers
 import numpy as np
 
 from utils.exercises.core import (
+    BATCH_SIZES,
     Case,
     Convention,
     Exercise,
-    OtherConvention,
     Slip,
     Wrong,
     as_array,
@@ -17,7 +17,6 @@ from utils.exercises.core import (
     expect_number,
     function_exercise,
     register,
-    reject_slips,
 )
 
 # --- 1.1 One gradient-descent step ------------------------------------------------------
@@ -175,13 +174,16 @@ _MSE_HINTS = [
 ]
 
 
-def _mse_case():
-    """A small fixed regression problem: X (7, 3), y (7,), w (3,), b."""
-    rng = np.random.default_rng(2024)
-    X = rng.normal(size=(7, 3))
-    y = rng.normal(size=7)
-    w = np.array([0.5, -1.0, 2.0])
-    return X, y, w, 0.3
+def _mse_case(n, n_features, rng):
+    """A regression problem of n examples: X (n, features), y (n,), w (features,), b."""
+    X, y = rng.normal(size=(n, n_features)), rng.normal(size=n)
+    return Case((X, y, rng.normal(size=n_features), 0.3),
+                f"n = {n} examples of {n_features} features")
+
+
+_RNG_MSE = np.random.default_rng(2024)
+#: Batches of 1, 2, 3 and 17 examples of 3 features, and 7 examples of 2 features.
+_MSE_CASES = [_mse_case(n, 3, _RNG_MSE) for n in BATCH_SIZES] + [_mse_case(7, 2, _RNG_MSE)]
 
 
 def _reference_mse_gradient(X, y, w, b):
@@ -200,25 +202,23 @@ def _is_number(value):
     return size == 1 and not isinstance(value, (tuple, list))
 
 
-def _check_mse_gradient(mse_gradient):
-    """Compare (dw, db) with the formula on a fixed problem; name the usual slips."""
-    X, y, w, b = _mse_case()
+def _compare_mse(got, expected, case):
+    """A pair (dw, db): dw of the shape of w, db one number, both the expected values."""
+    X, y, w, b = case.args
     loss = float(np.mean((X @ w + b - y) ** 2))
-    got = call_learner(mse_gradient, X, y, w, b, name="mse_gradient")
+    shapes = f"(dw, db): dw of shape {w.shape} for {w.size} features, db a single number"
     if _is_number(got):
         value = float(as_array(got, "mse_gradient(X, y, w, b)").ravel()[0])
         if np.isclose(value, loss):
             raise Wrong("You returned the loss L itself; the exercise asks for its gradient, "
                         "the pair (dw, db).", expected="(dw, db)", got=f"{value:.6g} (the loss)")
         raise Wrong("mse_gradient returned a single number; it should return a pair (dw, db).",
-                    expected="(dw, db): dw of shape (3,) for 3 features, db a single number",
-                    got=f"{value:.6g}", hint="End with `return dw, db`.")
+                    expected=shapes, got=f"{value:.6g}", hint="End with `return dw, db`.")
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         shape = f"one object of type {type(got).__name__}"
         if isinstance(got, (tuple, list)):
             shape = f"a {type(got).__name__} of length {len(got)}"
-        raise Wrong("mse_gradient should return a pair (dw, db).", expected="(dw, db): dw of "
-                    "shape (3,) for 3 features, db a single number", got=shape,
+        raise Wrong("mse_gradient should return a pair (dw, db).", expected=shapes, got=shape,
                     hint="End with `return dw, db`.")
     for part, name in zip(got, ("dw", "db")):
         if part is None or part is Ellipsis:
@@ -229,90 +229,81 @@ def _check_mse_gradient(mse_gradient):
                         expected=f"{name} = ∂L/∂{name[1]}", got=f"{name} = the loss, {loss:.6g}")
     dw = as_array(got[0], "dw", array=True)
     db = as_array(got[1], "db")
-    dw_ref, db_ref = _reference_mse_gradient(X, y, w, b)
     if db.size != 1:
         raise Wrong("db should be a single number (the bias is one number).",
                     expected="a single number", got=f"an array of shape {db.shape}",
                     hint="The bias is shared by all examples: sum their contributions.")
-    if dw.shape != dw_ref.shape:
+    if dw.shape != w.shape:
         raise Wrong("dw should have one entry per feature (the shape of w).",
-                    expected=f"shape {dw_ref.shape}", got=f"shape {dw.shape}",
+                    expected=f"shape {w.shape}", got=f"shape {dw.shape}",
                     hint="Each weight's derivative sums over the examples, leaving one number "
                          "per feature.")
-    db = float(db.ravel()[0])
-    n = len(y)
-    if np.allclose(np.append(dw, db), 0.5 * np.append(dw_ref, db_ref), rtol=1e-6, atol=1e-9):
-        raise OtherConvention(HALF_MSE, expected=f"db = {db_ref:.6g}", got=f"db = {db:.6g}")
-    scaled = [
-        (float(n), "Both are n times too large: you summed over the examples instead of "
-                   "averaging (divide by n).", "The loss is a mean, not a sum."),
-        (n / 2, "Both are n/2 times too large: you dropped the 1/n of the mean and the 2 of "
-                "the square.", "The loss is a mean of squares: both give a factor."),
-        (-1.0, "Both have the wrong sign: the residual is prediction − target, X @ w + b − y.",
-         "Which way round is the residual in the task?"),
-    ]
-    no_bias = X @ w - y
-    slips = [(np.append(factor * dw_ref, factor * db_ref), message, nudge)
-             for factor, message, nudge in scaled]
-    slips.append((np.append(2 / n * X.T @ no_bias, 2 / n * no_bias.sum()),
-                  "The bias b is missing from your residual.", "What does the model predict?"))
-    reject_slips(np.append(dw, db), slips, right=np.append(dw_ref, db_ref),
-                 expected=f"db = {db_ref:.6g}", shown=f"db = {db:.6g}")
-    expect_close(dw, dw_ref, what="dw", rtol=1e-6, atol=1e-9)
-    expect_number(db, db_ref, what="db", rtol=1e-6)
-    return ("This is the gradient that every step of linear regression uses; below, PyTorch's "
-            "autograd computes the same numbers without the formula.")
+    expect_close(dw, expected[0], what=f"dw for {case.label}", rtol=1e-6, atol=1e-9)
+    expect_number(db, expected[1], what=f"db for {case.label}", rtol=1e-6)
+
+
+def _scaled(factor):
+    """The reference gradient times ``factor`` (a number or a function of n)."""
+    def mse_gradient(X, y, w, b):
+        scale = factor(len(y)) if callable(factor) else factor
+        dw, db = _reference_mse_gradient(X, y, w, b)
+        return scale * dw, scale * db
+
+    return mse_gradient
 
 
 #: Half the gradient is right for the loss ½·mean(r²), which many texts use.
 HALF_MSE = Convention(
-    "½·MSE", lambda X, y, w, b: (X.T @ (X @ w + b - y) / len(y), np.mean(X @ w + b - y)),
+    "½·MSE", _scaled(0.5),
     "Both are half this exercise's gradient: that is the gradient of ½·mean(r²), a convention "
     "many texts use so that the 2 of the square cancels. Here the loss is the plain mean "
     "mean(r²), so its gradient keeps that 2.",
     hint="Differentiate the loss exactly as the task defines it.")
 
-register(Exercise(
-    id="1.3",
-    conventions=[HALF_MSE],
-    title="The gradient of the mean squared error",
-    answer_name="mse_gradient",
-    checker=_check_mse_gradient,
-    hints=_MSE_HINTS,
-    wrong_answers=[
-        Slip("sums instead of averaging",
-             lambda X, y, w, b: (2 * X.T @ (X @ w + b - y), 2 * np.sum(X @ w + b - y)),
-             "n times too large"),
-        Slip("residual with the wrong sign",
-             lambda X, y, w, b: (2 / len(y) * X.T @ (y - X @ w - b), 2 * np.mean(y - X @ w - b)),
-             "wrong sign"),
+function_exercise(
+    "1.3", "The gradient of the mean squared error", "mse_gradient", _reference_mse_gradient,
+    _MSE_CASES, hints=_MSE_HINTS, compare=_compare_mse, conventions=[HALF_MSE],
+    success="This is the gradient that every step of linear regression uses; below, "
+            "PyTorch's autograd computes the same numbers without the formula.",
+    slips=[
+        Slip("sums instead of averaging", _scaled(float),
+             message="Both are n times too large: you summed over the examples instead of "
+                     "averaging (divide by n).", hint="The loss is a mean, not a sum."),
+        Slip("drops both the 1/n and the 2", _scaled(lambda n: n / 2),
+             message="Both are n/2 times too large: you dropped the 1/n of the mean and the 2 "
+                     "of the square.", hint="The loss is a mean of squares: both give a factor."),
+        Slip("residual with the wrong sign", _scaled(-1.0),
+             message="Both have the wrong sign: the residual is prediction − target, "
+                     "X @ w + b − y.", hint="Which way round is the residual in the task?"),
         Slip("forgets the bias in the residual",
              lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w - y), 2 * np.mean(X @ w - y)),
-             "bias b is missing"),
+             message="The bias b is missing from your residual.",
+             hint="What does the model predict?"),
         Slip("returns only dw", lambda X, y, w, b: 2 / len(y) * X.T @ (X @ w + b - y),
-             "should return a pair"),
+             says="should return a pair"),
         Slip("one gradient per example for dw",
              lambda X, y, w, b: (2 / len(y) * X * (X @ w + b - y)[:, None],
-                                 2 * np.mean(X @ w + b - y)), "one entry per feature"),
+                                 2 * np.mean(X @ w + b - y)), says="one entry per feature"),
         Slip("db per example",
              lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w + b - y),
-                                 2 / len(y) * (X @ w + b - y)), "db should be a single number"),
+                                 2 / len(y) * (X @ w + b - y)),
+             says="db should be a single number"),
         Slip("the loss instead of its gradient",
              lambda X, y, w, b: (np.mean((X @ w + b - y) ** 2), np.mean((X @ w + b - y) ** 2)),
-             "the loss L itself, not its derivative"),
+             says="the loss L itself, not its derivative"),
         Slip("returns the loss, a single number",
-             lambda X, y, w, b: np.mean((X @ w + b - y) ** 2), "returned the loss L itself"),
+             lambda X, y, w, b: np.mean((X @ w + b - y) ** 2), says="returned the loss L itself"),
         Slip("returns a single number that is not the loss", lambda X, y, w, b: 0.0,
-             "returned a single number"),
+             says="returned a single number"),
         Slip("nothing computed yet: (None, None)", lambda X, y, w, b: (None, None),
-             "did you forget to compute it"),
+             says="did you forget to compute it"),
         Slip("dw left as None", lambda X, y, w, b: (None, 2 * np.mean(X @ w + b - y)),
-             "dw is None"),
+             says="dw is None"),
         Slip("dw as a list",
              lambda X, y, w, b: (list(2 / len(y) * X.T @ (X @ w + b - y)),
-                                 2 * np.mean(X @ w + b - y)), "return a NumPy array"),
+                                 2 * np.mean(X @ w + b - y)), says="return a NumPy array"),
     ],
-))
+)
 
 # --- 1.4 A minibatch SGD training loop ---------------------------------------------------
 

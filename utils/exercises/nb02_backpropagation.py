@@ -3,7 +3,7 @@ and finding a planted bug with the gradient check."""
 
 import numpy as np
 
-from utils import scratch
+from utils import backprop
 from utils.exercises.core import (
     BATCH_SIZES,
     Case,
@@ -95,7 +95,7 @@ function_exercise(
     _LINEAR_CASES, hints=_LINEAR_HINTS, compare=_compare_linear,
     explain_error=_explain_linear_error,
     success="Two matrix products and a sum are the whole backward pass of a Linear layer — "
-            "the same formulas as scratch.Linear.backward.",
+            "the same formulas as backprop.Linear.backward.",
     slips=[
         Slip("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0)),
              says="grad_weight is transposed"),
@@ -198,7 +198,7 @@ _BUGGY_PARAMETER = BUGGY_PARAMETER
 
 
 def _check_buggy_parameter(buggy_parameter):
-    names = [name for name, _ in scratch.MLP([2, 8, 8, 3]).named_parameters()]
+    names = [name for name, _ in backprop.MLP([2, 8, 8, 3]).named_parameters()]
     if isinstance(buggy_parameter, dict):
         raise Wrong("buggy_parameter is the whole report; it should be one name from it.",
                     hint="Pick the one name whose relative error stands out.")
@@ -223,12 +223,12 @@ def _context_of_2_3():
     from utils.data import make_spirals
 
     points, labels = make_spirals(n_per_class=100, noise=0.03, seed=0)
-    return {"scratch": scratch, "network_with_a_bug": network_with_a_bug,
+    return {"backprop": backprop, "network_with_a_bug": network_with_a_bug,
             "check_x": points[::10].astype(np.float64), "check_y": labels[::10]}
 
 
 _BUG_HINTS = [
-    "Run scratch.gradient_check on the network and read its report: one relative error per "
+    "Run backprop.gradient_check on the network and read its report: one relative error per "
     "parameter. A correct backward pass agrees with finite differences to better than 1e-6.",
     "The buggy parameter is the one whose relative error is far above 1e-6 (near 1): its "
     "name is the key of that entry in the report.",

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from utils import scratch
+from utils import backprop
 
 
 @dataclass(frozen=True)
 class Patient:
     """A broken network with its known cause.
 
-    ``build(seed)`` returns a fresh network (NumPy ``scratch.MLP`` or ``torch.nn.Module``)
+    ``build(seed)`` returns a fresh network (NumPy ``backprop.MLP`` or ``torch.nn.Module``)
     without touching the caller's random state; ``cause`` says what is wrong in a sentence;
     ``where`` names the broken part as the course's tools name it (a parameter or a layer;
     "" when the whole network is at fault); ``fixed_in`` is the stem of the notebook that
@@ -48,7 +48,7 @@ class Patient:
 # --- notebook 02: a backward pass with a bug ------------------------------------------------
 
 
-class _LinearWithABug(scratch.Linear):
+class _LinearWithABug(backprop.Linear):
     """A Linear layer whose backward pass averages the bias gradient (it should sum)."""
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
@@ -57,12 +57,12 @@ class _LinearWithABug(scratch.Linear):
         return grad_in
 
 
-def network_with_a_bug(seed: int = 0) -> scratch.MLP:
+def network_with_a_bug(seed: int = 0) -> backprop.MLP:
     """A small tanh MLP [2, 8, 8, 3] in which one parameter's gradient is computed wrongly.
 
-    Find which one with ``scratch.gradient_check``.
+    Find which one with ``backprop.gradient_check``.
     """
-    model = scratch.MLP([2, 8, 8, 3], "tanh", seed=seed)
+    model = backprop.MLP([2, 8, 8, 3], "tanh", seed=seed)
     buggy = model.layers[2]
     replacement = _LinearWithABug(buggy.n_in, buggy.n_out)
     replacement.params = buggy.params
