@@ -306,3 +306,8 @@ def test_torch_fill_counts_the_fans_of_a_conv_kernel():
 def test_torch_fill_refuses_what_it_cannot_fill(weight):
     with pytest.raises(ValueError, match="weight must be a torch tensor with at least 2"):
         inits.INITIALIZERS["xavier_normal"].fill_(weight)
+
+
+def test_an_array_as_a_name_is_refused_with_the_name():
+    with pytest.raises(ValueError, match="Unknown init"):
+        inits.init_weights((4, 4), np.zeros((2, 3)))

@@ -299,7 +299,7 @@ def lookup(name: str) -> Initializer:
         return INITIALIZERS[name]
     accepted = ", ".join(repr(key) for key in INITIALIZERS)
     note = (" (make_mlp(init='default') keeps PyTorch's own init; there is no from-scratch "
-            "version)" if name == "default" else "")
+            "version)" if isinstance(name, str) and name == "default" else "")
     raise ValueError(f"Unknown init {name!r}{note}; accepted: {accepted}.")
 
 
