@@ -35,7 +35,7 @@ _PREDICTION_HINTS = [
 ]
 
 
-def measured_gradient_ratio(depth=PREDICTION_DEPTH, seed=0):
+def measured_gradient_ratio(depth: int = PREDICTION_DEPTH, seed: int = 0) -> float:
     """‖∂L/∂z₁‖ / ‖∂L/∂z_depth‖ of a sigmoid MLP (width 64, standard init) on 512 digits:
     the measurement of notebook 03's explorer."""
     from utils.widgets import gradient_norm_explorer

@@ -111,7 +111,7 @@ function_exercise(
 # --- 4.2 · Count the dead units ----------------------------------------------------------
 
 
-def dead_unit_example(seed=42):
+def dead_unit_example(seed: int = 42) -> np.ndarray:
     """ReLU outputs of 200 examples × 10 units: units 0–2 are dead (zero for every
     example); unit 3 is active for one example only, late in the set; unit 4 is
     active for 2 % of the examples, all in the second half. The first example has

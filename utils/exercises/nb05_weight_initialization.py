@@ -47,6 +47,33 @@ def _as_real(value):
         return math.inf
 
 
+_A = LEAKY_SLOPE
+#: The typical wrong gains, each with its message (the check compares the values).
+_GAIN_SLIPS = [
+    Slip("plain ReLU gain", math.sqrt(2),
+         message="That is the gain of the plain ReLU: it ignores what the leaky ReLU lets "
+                 "through on the negative side (a² of the variance there)."),
+    Slip("variance instead of standard deviation", 2 / (1 + _A ** 2),
+         message="That is the factor on the *variance*; the gain multiplies the standard "
+                 "deviation, so take the square root."),
+    Slip("slope not squared", math.sqrt(2 / (1 + _A)),
+         message="The negative side keeps a² of the variance, not a: the slope is squared."),
+    Slip("upside down", math.sqrt((1 + _A ** 2) / 2),
+         message="Upside down: the activation *shrinks* the second moment to (1 + a²)/2 of "
+                 "it, so the weights must *enlarge* it by the inverse."),
+    Slip("the share the activation keeps", (1 + _A ** 2) / 2,
+         message="(1 + a²)/2 is the share of the second moment the leaky ReLU *keeps*; the "
+                 "weights must make up for it, so invert it, and take the square root for the "
+                 "gain."),
+    Slip("missing 2", 1 / math.sqrt(1 + _A ** 2),
+         message="The 2 is missing: a leaky ReLU keeps (1 + a²)/2 of the second moment, not "
+                 "1/(1 + a²)."),
+    Slip("Xavier's gain", 1.0,
+         message="A gain of 1 is Xavier's (or LeCun's) choice for an activation that keeps the "
+                 "variance, like tanh near 0; a leaky ReLU loses part of it."),
+]
+
+
 def _check_leaky_gain(leaky_gain):
     expected = math.sqrt(2 / (1 + LEAKY_SLOPE ** 2))
     value = _as_real(leaky_gain)
@@ -63,26 +90,7 @@ def _check_leaky_gain(leaky_gain):
                     "slope 0.01; here the slope is a = 0.2.", got=f"{value:.5f}",
                     hint="calculate_gain takes the slope as its second argument — or, "
                          "better, derive the gain yourself.")
-    slips = [
-        (math.sqrt(2), "That is the gain of the plain ReLU: it ignores what the leaky ReLU "
-                       "lets through on the negative side (a² of the variance there)."),
-        (2 / (1 + LEAKY_SLOPE ** 2), "That is the factor on the *variance*; the gain "
-                                     "multiplies the standard deviation, so take the square "
-                                     "root."),
-        (math.sqrt(2 / (1 + LEAKY_SLOPE)), "The negative side keeps a² of the variance, "
-                                           "not a: the slope is squared."),
-        (math.sqrt((1 + LEAKY_SLOPE ** 2) / 2), "Upside down: the activation *shrinks* the "
-                                                "second moment to (1 + a²)/2 of it, so the "
-                                                "weights must *enlarge* it by the inverse."),
-        ((1 + LEAKY_SLOPE ** 2) / 2, "(1 + a²)/2 is the share of the second moment the "
-                                     "leaky ReLU *keeps*; the weights must make up for it, "
-                                     "so invert it, and take the square root for the gain."),
-        (1 / math.sqrt(1 + LEAKY_SLOPE ** 2), "The 2 is missing: a leaky ReLU keeps (1 + a²)"
-                                              "/2 of the second moment, not 1/(1 + a²)."),
-        (1.0, "A gain of 1 is Xavier's (or LeCun's) choice for an activation that keeps "
-              "the variance, like tanh near 0; a leaky ReLU loses part of it."),
-    ]
-    reject_slips(value, slips, rtol=LEAKY_RTOL, atol=0.0, shown=f"{value:.4f}")
+    reject_slips(value, _GAIN_SLIPS, rtol=LEAKY_RTOL, atol=0.0, shown=f"{value:.4f}")
     if not math.isclose(value, expected, rel_tol=LEAKY_RTOL):
         close = math.isclose(value, expected, rel_tol=0.03)
         raise Wrong("Close, but not within 0.5 %: check the arithmetic." if close else
@@ -108,17 +116,11 @@ register(Exercise(
     checker=_check_leaky_gain,
     hints=_GAIN_HINTS,
     wrong_answers=[
-        Slip("plain ReLU gain", math.sqrt(2), "plain ReLU"),
+        *_GAIN_SLIPS,
         Slip("plain ReLU gain, 2 decimals", 1.41, "plain ReLU"),
         Slip("calculate_gain('leaky_relu') without the slope", _TORCH_DEFAULT_LEAKY_GAIN,
              "default slope 0.01"),
         Slip("the same, rounded", 1.4141, "default slope 0.01"),
-        Slip("variance instead of standard deviation", 2 / 1.04, "*variance*"),
-        Slip("slope not squared", math.sqrt(2 / 1.2), "slope is squared"),
-        Slip("upside down", math.sqrt(1.04 / 2), "Upside down"),
-        Slip("the share the activation keeps", 1.04 / 2, "*keeps*"),
-        Slip("missing 2", 1 / math.sqrt(1.04), "The 2 is missing"),
-        Slip("Xavier's gain", 1.0, "Xavier's"),
         Slip("far off", 3.0, "is off"),
         Slip("a string", "1.39", "should be a number"),
         Slip("an array of two", np.array([1.39, 1.39]), "should be a number"),
@@ -341,7 +343,7 @@ def _fan_factor(init, n_in, n_out):
             "orthogonal √2": 2.0 * min(1.0, n_in / n_out)}[init]
 
 
-def signal_factor(letter, n_in=64, width=128):
+def signal_factor(letter: str, n_in: int = 64, width: int = 128) -> float:
     """The factor by which the hidden layers of network ``letter`` multiply the signal's
     second moment at initialization: the product over its layers of n_in·Var(w)·c, with
     c = 1/2 for ReLU (it zeroes half of a symmetric input) and 1 for tanh near 0."""
