@@ -159,12 +159,12 @@ class Activation:
 
     def make(self, **options: float) -> nn.Module:
         """A fresh PyTorch module, with ``options`` (PyTorch's names) over the defaults."""
-        return self.module(**self._options(options))
+        return self.module(**self.choose_options(options))
 
     def numpy(self, **options: float) -> tuple[Callable, Callable]:
         """(function, derivative) in NumPy with ``options`` fixed (PyTorch's names)."""
         chosen = {_NUMPY_NAMES.get(key, key): value
-                  for key, value in self._options(options).items()}
+                  for key, value in self.choose_options(options).items()}
 
         def function(x: ArrayLike) -> np.ndarray:
             return self.function(x, **chosen)
@@ -174,7 +174,7 @@ class Activation:
 
         return function, derivative
 
-    def _options(self, options: dict) -> dict[str, float]:
+    def choose_options(self, options: dict[str, float]) -> dict[str, float]:
         """The defaults updated by ``options``; an unknown option is refused by name."""
         for key in options:
             if key not in self.options:

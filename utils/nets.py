@@ -109,7 +109,7 @@ def _activation_factory(activation: ActivationSpec,
                          f"or None, got {options!r}.")
     if isinstance(activation, str) or not callable(activation):
         entry = lookup(activation)
-        chosen = entry._options(options or {})
+        chosen = entry.choose_options(options or {})
         return lambda: entry.module(**chosen)
     if options:
         raise ValueError("activation_options only go with an activation name; a factory "
