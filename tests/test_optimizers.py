@@ -492,6 +492,12 @@ def test_bad_rules_and_hyper_parameters_are_explained(rule, hyper, message):
         opt.RuleOptimizer(model.parameters(), rule, **hyper)
 
 
+@pytest.mark.parametrize("params", [None, 3, "weights", torch.zeros(3), [1.0, 2.0]])
+def test_params_that_are_not_parameters_are_explained(params):
+    with pytest.raises(ValueError, match="params must be the parameters to train"):
+        opt.RuleOptimizer(params, "sgd", lr=0.1)
+
+
 def test_make_optimizer_lists_the_names():
     with pytest.raises(ValueError, match="Unknown name 'adamw'; accepted: 'sgd', 'momentum'"):
         opt.make_optimizer("adamw", small_problem()[0].parameters())

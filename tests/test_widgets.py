@@ -208,3 +208,37 @@ def test_steps_are_capped_with_a_clear_message():
     with pytest.raises(ValueError, match="steps must be a whole number from 1 to 100,000"):
         gradient_descent_explorer(0.018, -4.0, 1.0, 10**7)
     assert time.perf_counter() - start < 1
+
+
+# --- the explorer runs any update rule of utils.optimizers ---------------------------------
+
+
+def test_the_explorer_runs_the_same_rules_as_the_torch_optimizer():
+    from utils.optimizers import optimize, quadratic_grad
+
+    result = gradient_descent_explorer(0.05, -4.0, 1.0, 400, rule="adam")
+    np.testing.assert_array_equal(result.trajectory,
+                                  optimize(quadratic_grad, (-4.0, 1.0), "adam", 400, lr=0.05))
+    assert result.rule == "adam" and "adam" in repr(result)
+    assert result.steps_to_tolerance is not None  # Adam settles on the bowl at this lr
+
+
+def test_rule_momentum_is_the_explorers_momentum():
+    plain = gradient_descent_explorer(0.01, -4.0, 1.0, 300, momentum=0.9)
+    by_rule = gradient_descent_explorer(0.01, -4.0, 1.0, 300, momentum=0.9, rule="momentum")
+    np.testing.assert_array_equal(plain.trajectory, by_rule.trajectory)
+
+
+def test_the_title_names_the_rule():
+    fig, ax = plt.subplots()
+    gradient_descent_explorer(0.05, -4.0, 1.0, 50, rule="rmsprop", ax=ax)
+    assert ax.get_title().startswith("quadratic, rmsprop, lr = 0.05")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(rule="lion"), "Unknown rule 'lion'; accepted: 'sgd', 'momentum', 'rmsprop', 'adam'"),
+    (dict(rule="adam", momentum=0.5), "momentum is a setting of rule='momentum'"),
+])
+def test_bad_rules_are_explained(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gradient_descent_explorer(0.01, -4.0, 1.0, 10, **kwargs)

@@ -213,7 +213,16 @@ class RuleOptimizer(torch.optim.Optimizer):
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict], rule: str | Callable,
                  **hyper: Any) -> None:
         rule = get_rule(rule)
-        super().__init__(params, rule_hyperparameters(rule, hyper))
+        defaults = rule_hyperparameters(rule, hyper)
+        if torch.is_tensor(params) or isinstance(params, (str, bytes)) or not isinstance(
+                params, Iterable):
+            raise ValueError(f"params must be the parameters to train, e.g. model.parameters(), "
+                             f"got {checks._show(params)}.")
+        try:
+            super().__init__(params, defaults)
+        except TypeError as error:
+            raise ValueError(f"params must be the parameters to train, e.g. "
+                             f"model.parameters(): {error}") from None
         self.rule = rule
 
     @torch.no_grad()
