@@ -4,9 +4,11 @@ The pure function does the work and can be called (and tested) without any
 widget; the UI only turns slider values into its arguments and shows its
 figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
 
-- ``gradient_descent_explorer(lr, x0, y0, steps, function, momentum, ax)``:
-  run gradient descent on a 2-D test function and draw the path over its
-  contours; ``gradient_descent_widget()`` is its UI (notebook 01).
+- ``gradient_descent_explorer(lr, x0, y0, steps, function, momentum, ax, rule)``:
+  run gradient descent (or, with ``rule=``, any update rule of
+  ``utils.optimizers``: the same functions that ``RuleOptimizer`` applies to a
+  network) on a 2-D test function and draw the path over its contours;
+  ``gradient_descent_widget()`` is its UI (notebook 01).
 - ``gradient_norm_explorer(depth, activation, init, width, seed, ax)``: the
   per-layer gradient norms of a fresh MLP on the digits, seeded by the course
   seed unless ``seed`` is given; ``init`` takes the init names of
@@ -290,7 +292,8 @@ def gradient_descent_widget(function: str = "quadratic", momentum: float = 0.0) 
         raise ValueError(f"momentum must be a number in [0, 0.95] (the slider's range), got "
                          f"{momentum!r}.")
 
-    def show(log10_lr, x0, y0, steps, function, momentum):
+    def show(log10_lr: float, x0: float, y0: float, steps: int, function: str,
+             momentum: float) -> ExplorerResult:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         result = gradient_descent_explorer(10.0**log10_lr, x0, y0, steps, function=function,
                                            momentum=momentum, ax=ax)
@@ -315,7 +318,7 @@ def gradient_descent_widget(function: str = "quadratic", momentum: float = 0.0) 
                                         description="momentum β", **slider),
     }
 
-    def reset_for_function(change):
+    def reset_for_function(change: dict) -> None:
         """A new function starts from its own sensible learning rate, start and steps."""
         settings = WIDGET_DEFAULTS[change["new"]]
         controls["log10_lr"].value = math.log10(settings["lr"])
@@ -448,7 +451,7 @@ def gradient_norm_widget() -> Any:
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    def show(depth, activation, init):
+    def show(depth: int, activation: str, init: str) -> GradientNormResult:
         fig, ax = plt.subplots(figsize=(7, 4))
         result = gradient_norm_explorer(depth, activation, init, ax=ax)
         plt.show()
