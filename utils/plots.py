@@ -94,30 +94,31 @@ INIT_LABELS = {
 }
 
 
-def activation_style(name: str) -> dict[str, str]:
-    """The ``color`` and ``linestyle`` of an activation (a key of ``ACTIVATION_STYLES``),
-    as keyword arguments for ``ax.plot``; a fresh dict the caller may change."""
-    return dict(ACTIVATION_STYLES[checks.one_of("name", name, ACTIVATION_STYLES)])
+def activation_style(activation: str) -> dict[str, str]:
+    """The ``color`` and ``linestyle`` of an activation (a key of ``ACTIVATION_STYLES``), as
+    keyword arguments for ``ax.plot``; a fresh dict the caller may change."""
+    return dict(ACTIVATION_STYLES[checks.one_of("activation", activation, ACTIVATION_STYLES)])
 
 
-def activation_label(name: str) -> str:
+def activation_label(activation: str) -> str:
     """How figures name an activation, e.g. ``"leaky ReLU"`` for ``"leaky_relu"``."""
-    return ACTIVATION_LABELS[checks.one_of("name", name, ACTIVATION_LABELS)]
+    return ACTIVATION_LABELS[checks.one_of("activation", activation, ACTIVATION_LABELS)]
 
 
-def init_style(name: str) -> dict[str, str]:
+def init_style(init: str) -> dict[str, str]:
     """The ``color`` and ``linestyle`` of an initializer (a key of ``INIT_STYLES``, or an
-    alias such as ``"kaiming_normal"``), as keyword arguments for ``ax.plot``."""
+    alias such as ``"kaiming_normal"``), as keyword arguments for ``ax.plot``; a fresh
+    dict the caller may change."""
     from utils.nets import canonical_init
 
-    return dict(INIT_STYLES[checks.one_of("name", canonical_init(name), INIT_STYLES)])
+    return dict(INIT_STYLES[checks.one_of("init", canonical_init(init), INIT_STYLES)])
 
 
-def init_label(name: str) -> str:
+def init_label(init: str) -> str:
     """How figures name an initializer, e.g. ``"He"`` for ``"he_normal"`` (aliases too)."""
     from utils.nets import canonical_init
 
-    return INIT_LABELS[checks.one_of("name", canonical_init(name), INIT_LABELS)]
+    return INIT_LABELS[checks.one_of("init", canonical_init(init), INIT_LABELS)]
 
 
 def use_course_style() -> None:
