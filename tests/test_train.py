@@ -237,7 +237,9 @@ def test_on_step_runs_after_backward_and_before_the_optimizer_step(moons):
         assert loss == pytest.approx(step.loss, rel=1e-5)
         assert step.grad_norm == pytest.approx(gradient_norm(model), rel=1e-5)
         assert step.clipped_grad_norm is None
-        assert step.history.step_loss[-1:] != [step.loss] or len(step.history.step_loss) == 0
+        assert step.history.step_loss[-1] == step.loss  # the history includes this step
+        assert step.history.grad_norm[-1] == step.grad_norm
+        assert len(step.history.step_loss) == step.global_step
         seen.append((step.epoch, step.step, step.global_step, len(step.x)))
 
     history = train(model, optimizer, moons, epochs=2, batch_size=64, progress=False,

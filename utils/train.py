@@ -90,7 +90,8 @@ class Step:
     as in the divergence message. ``grad_norm`` is measured before clipping,
     ``clipped_grad_norm`` after it (``None`` when clipping is off). ``x``,
     ``y`` and ``output`` are the minibatch, its targets and the model's output
-    (detached). ``history`` is the run's ``History`` so far.
+    (detached). ``history`` is the run's ``History`` so far, this step's loss and
+    gradient norm included.
     """
 
     model: nn.Module
@@ -293,6 +294,7 @@ def _train_step(run: _Run, xb: torch.Tensor, yb: torch.Tensor, epoch: int,
     loss.backward()
     run.global_step += 1
     norm, clipped = _clip(run.parameters, run.clip_norm, run.clip_value)
+    run.history.step_loss.append(value)
     run.history.grad_norm.append(norm)
     if clipped is not None:
         run.history.clipped_grad_norm.append(clipped)
@@ -329,7 +331,6 @@ def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, epoch: int, batch_
             run.history.message = _divergence_message(value, epoch, step, run.history)
             return False
         losses.append(value)
-        run.history.step_loss.append(value)
         seen += len(index)
         if classification:
             correct += (out.argmax(dim=1) == yb).sum().item()
