@@ -301,6 +301,12 @@ class LayerRecord:
         self.output_grad_norm = math.sqrt(self._output_sq)
 
 
+#: The number fields of ``LayerRecord`` that ``GradFlow.series`` follows over the steps.
+SERIES_FIELDS = ("output_grad_norm", "weight_grad_norm", "weight_norm", "update_ratio",
+                 "act_mean", "act_std", "saturated_fraction", "dead_fraction",
+                 "state_grad_norm", "input_mean", "input_std", "bias_grad_norm")
+
+
 @dataclass
 class _Step:
     records: dict[str, LayerRecord] = field(default_factory=dict)
@@ -711,18 +717,15 @@ class GradFlow:
                with_gradients: bool = False) -> dict[str, list[float]]:
         """{layer name: [the field's value at each step where it was recorded]}.
 
-        ``field_name`` is a number field of ``LayerRecord`` (e.g. ``"output_grad_norm"``,
-        ``"weight_grad_norm"``, ``"update_ratio"``, ``"act_std"``, ``"dead_fraction"``);
+        ``field_name`` is a number field of ``LayerRecord`` (one of ``SERIES_FIELDS``, e.g.
+        ``"output_grad_norm"``, ``"update_ratio"``, ``"act_std"``, ``"dead_fraction"``);
         ``kind`` filters as in ``layers``. Steps where the layer has no value (an
         evaluation pass has no gradients) are left out; ``with_gradients=True`` keeps
         only the steps that received gradients (the training steps), also for
         forward statistics such as ``act_std``.
         """
-        numeric = [name for name, spec in LayerRecord.__dataclass_fields__.items()
-                   if not name.startswith("_") and "float" in str(spec.type)
-                   and "list" not in str(spec.type)]
-        if field_name not in numeric:
-            raise ValueError(f"field_name must be one of {', '.join(numeric)}; got "
+        if field_name not in SERIES_FIELDS:
+            raise ValueError(f"field_name must be one of {', '.join(SERIES_FIELDS)}; got "
                              f"{field_name!r}.")
         self._check_kind(kind)
         checks.boolean("with_gradients", with_gradients)

@@ -12,6 +12,7 @@ The gradient-health figures (``plot_gradient_norms``, ``plot_update_ratios``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
@@ -126,11 +127,15 @@ def use_course_style() -> None:
     mpl.rcParams.update(COURSE_STYLE)
 
 
-def plot_decision_boundary(ax, predict, x, y, title="", resolution=200, margin=0.15):
+def plot_decision_boundary(ax: matplotlib.axes.Axes, predict: Callable[[Any], Any], x: Any,
+                           y: Any, title: str = "", resolution: int = 200,
+                           margin: float = 0.15) -> None:
     """Colour the plane by the class ``predict`` gives, and draw the points on top.
 
-    ``predict`` maps an (n, 2) NumPy array of points to n integer classes;
-    ``y`` holds the n points' classes (whole numbers from 0 to 7).
+    ``predict`` maps an (n, 2) NumPy array of points to n integer classes; ``x`` is
+    an (n, 2) array-like of points and ``y`` holds their classes (whole numbers from
+    0 to 7); ``resolution`` (2 to 2000) points per side of the grid, ``margin`` the
+    share of the data's range added around it.
     """
     import numpy as np
     from matplotlib.colors import ListedColormap
@@ -166,7 +171,8 @@ def plot_decision_boundary(ax, predict, x, y, title="", resolution=200, margin=0
     ax.grid(False)
 
 
-def draw_graph(ax, nodes, edges, title=""):
+def draw_graph(ax: matplotlib.axes.Axes, nodes: dict[str, tuple[float, float, str]],
+               edges: Iterable[tuple[str, str]], title: str = "") -> None:
     """Draw a small computational graph.
 
     ``nodes`` maps a name to ``(x, y, text)``: its position and the text in its
