@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,6 +39,9 @@ from utils.gradflow import (
     _check_callable,
     _describe,
 )
+
+if TYPE_CHECKING:
+    from utils.train import History
 
 #: Every condition a diagnosis can name: (what it is, the notebooks that teach the fix).
 CONDITIONS = {
@@ -333,7 +337,9 @@ def _first_seen(records: list) -> str | None:
     return seen[0] if seen else None
 
 
-def diagnose(model: nn.Module, data: Any, loss_fn: Any = None) -> Diagnosis:
+def diagnose(model: nn.Module, data: Any,
+             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+             ) -> Diagnosis:
     """Run ``model`` on a few batches and name what the gradients show, in plain words.
 
     ``data`` is one batch ``(x, y)`` (a tuple or a list) or a list of them;
@@ -387,7 +393,7 @@ def _coverage_notes(model: nn.Module, flow: GradFlow) -> list[str]:
 # --- a training run: diagnose_run ---------------------------------------------------------
 
 
-def _history_findings(history: Any) -> list[Finding]:
+def _history_findings(history: History) -> list[Finding]:
     """Diverged, not learning and gradient spikes, from a ``utils.train.History``."""
     findings = []
     step_loss = list(getattr(history, "step_loss", []) or [])
@@ -481,7 +487,7 @@ def _slow_layers(flow: GradFlow) -> list[Finding]:
     return []
 
 
-def diagnose_run(history: Any = None, flow: GradFlow | None = None) -> Diagnosis:
+def diagnose_run(history: History | None = None, flow: GradFlow | None = None) -> Diagnosis:
     """Name what went wrong in a training run, from its ``History`` and/or its ``GradFlow``.
 
     ``history`` is what ``utils.train.train`` returned (or None); ``flow`` the
