@@ -62,6 +62,18 @@ def test_a_function_reading_a_notebook_batch_is_caught_at_the_smallest_case():
     assert "(2, 3)" not in feedback.message and "(17, 3)" not in feedback.message
 
 
+def test_a_linear_backward_reading_a_notebook_batch_names_the_batch_of_1():
+    notebook_x = np.random.default_rng(6).standard_normal((32, 4))
+
+    def linear_backward(x, weight, grad_out):  # grad_weight from the notebook's x
+        return grad_out @ weight, grad_out.T @ notebook_x, grad_out.sum(axis=0)
+
+    feedback = check("2.1", linear_backward)
+    assert feedback.status == WRONG, feedback.text()
+    assert feedback.message.startswith("On a batch of 1 (x (1, 4)"), feedback.text()
+    assert "shapes do not fit" in feedback.message and "(1, 3)" in feedback.hint
+
+
 def test_a_result_of_one_size_whatever_the_input_is_named(temporary):
     temporary("99.20", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
               success="ok", slips=[])

@@ -36,7 +36,7 @@ def _linear_backward(x, weight, grad_out):
 def _linear_case(n, n_in, n_out, rng):
     x, weight = rng.standard_normal((n, n_in)), rng.standard_normal((n_out, n_in))
     return Case((x, weight, rng.standard_normal((n, n_out))),
-                f"a batch of {n}: x {x.shape}, weight {weight.shape}, grad_out {(n, n_out)}")
+                f"a batch of {n} (x {x.shape}, weight {weight.shape}, grad_out {(n, n_out)})")
 
 
 _RNG = np.random.default_rng(21)
