@@ -358,7 +358,7 @@ def describe(value: object, limit: int = 6) -> str:
         return f"array of shape {value.shape}: [{flat}, ...]"
     if isinstance(value, tuple):
         return "(" + ", ".join(describe(part, limit) for part in value) + ")"
-    return repr(value)
+    return repr(value)[:80]
 
 
 _describe = describe  # the old private name
@@ -682,12 +682,11 @@ class FunctionCheck:
                 return model
         return None
 
-    def __call__(self, function: object) -> str:
-        """Check the learner's function; return the praise, or raise Wrong, OtherConvention
-        or LearnerError (which ``check`` turns into feedback)."""
-        reference = [_run_model(self.reference, case) for case in self.cases]
-        learner = [_run(function, case, self.name) for case in self.cases]
-        failing = []  # (index, the Wrong that explains it, or None for a bare exception)
+    def _failing(self, learner: list[Outcome],
+                 reference: list[Outcome]) -> list[tuple[int, Wrong | None]]:
+        """(case index, why it fails) for every failing case, smallest first; why is None
+        for an exception that nothing explains."""
+        failing = []
         for index, (case, outcome) in enumerate(zip(self.cases, learner)):
             if outcome[0] == "raised":
                 failing.append((index, self._explain(outcome[1], case)))
@@ -695,6 +694,14 @@ class FunctionCheck:
                 wrong = self._failure(outcome, reference[index][1], case)
                 if wrong is not None:
                     failing.append((index, wrong))
+        return failing
+
+    def __call__(self, function: object) -> str:
+        """Check the learner's function; return the praise, or raise OtherConvention, Wrong
+        or LearnerError (which ``check`` turns into feedback)."""
+        reference = [_run_model(self.reference, case) for case in self.cases]
+        learner = [_run(function, case, self.name) for case in self.cases]
+        failing = self._failing(learner, reference)
         if not failing:
             return self.success
         convention = self._matching(learner, self.conventions, reference)
@@ -709,24 +716,32 @@ class FunctionCheck:
         slip = self._matching(learner, self.slips, reference)
         if slip is not None:
             raise Wrong(slip.message, expected=expected, got=shown, hint=slip.hint)
-        passing = [case.label for i, case in enumerate(self.cases)
-                   if i not in dict(failing)]
+        failed = {i for i, _ in failing}
+        passing = [case.label for i, case in enumerate(self.cases) if i not in failed]
         if wrong is None:  # an exception that nothing explains
             if not passing:
                 raise got  # the learner's code fails everywhere: show its error
             raise Wrong(f"`{self.name}` works on {passing[0]} but raises "
                         f"{type(got.original).__name__} on {case.label}: {got.original}",
                         expected=expected)
+        raise self._smallest_case(wrong, case, passing if kind == "value" else [],
+                                  _fixed_shape(learner, reference))
+
+    @staticmethod
+    def _smallest_case(wrong: Wrong, case: Case, passing: list[str],
+                       fixed_shape: tuple | None) -> Wrong:
+        """The Wrong of the smallest failing case, named, and saying where the function
+        passes or that its result keeps one shape (``fixed_shape``) whatever its input."""
         message = wrong.message
         if case.label not in message:
             message = f"On {case.label}: {message}"
-        if kind == "value" and _ignores_its_input(learner, reference):
-            message += (f" Your result has shape {np.shape(got)} whatever the input's size: "
-                        "does the function use a variable of the notebook, or a fixed size, "
-                        "instead of its arguments?")
+        if fixed_shape is not None:
+            message += (f" Your result has shape {fixed_shape} whatever the input's size: does "
+                        "the function use a variable of the notebook, or a fixed size, instead "
+                        "of its arguments?")
         elif passing:
             message += f" (It is right on {', '.join(passing[:2])}.)"
-        raise type(wrong)(message, expected=wrong.expected, got=wrong.got, hint=wrong.hint)
+        return type(wrong)(message, expected=wrong.expected, got=wrong.got, hint=wrong.hint)
 
 
 def _shape(value: object) -> tuple | None:
@@ -736,13 +751,14 @@ def _shape(value: object) -> tuple | None:
     return None
 
 
-def _ignores_its_input(learner: list[Outcome], reference: list[Outcome]) -> bool:
-    """True if the learner's arrays keep one shape while the right ones change with the
-    input: the function's size comes from somewhere else than its arguments."""
+def _fixed_shape(learner: list[Outcome], reference: list[Outcome]) -> tuple | None:
+    """The one shape of all the learner's arrays when the right ones change with the input
+    (the function's size comes from somewhere else than its arguments); else None."""
     shapes = {_shape(value) for kind, value in learner if kind == "value"}
     right = {_shape(value) for kind, value in reference if kind == "value"}
-    return len(shapes) == 1 and None not in shapes and len(right) > 1 \
-        and not shapes <= right
+    if len(shapes) == 1 and None not in shapes and len(right) > 1 and not shapes <= right:
+        return shapes.pop()
+    return None
 
 
 def function_exercise(id: str, title: str, answer_name: str, reference: Callable,
