@@ -3,21 +3,41 @@
 Every notebook starts with ``utils.setup()``, which seeds all random number
 generators, picks the device and sets the plot style. The rooms of the package:
 
-- ``utils.data``       the shipped digits data and small synthetic data sets
-- ``utils.nets``       an MLP builder with registries of activations and inits
-- ``utils.train``      one training loop with a history and a clear stop on NaN
-- ``utils.claims``     ``claim(...)``: check a statement of the prose and print it (and log
-                       it to the claims ledger when ``COURSE_CLAIMS_LOG`` is set)
-- ``utils.checks``     the shared argument checks: clear errors that name the argument
-- ``utils.exercises``  self-checks for the exercises, with helpful feedback
-- ``utils.scratch``    a NumPy multilayer perceptron from scratch (notebook 02)
-- ``utils.optim_basics`` gradient descent on small test functions (notebook 01)
-- ``utils.activations`` activation functions and their slopes in NumPy (notebook 04)
-- ``utils.initializers`` weight initializers from scratch, Jacobian spectra (notebook 05)
-- ``utils.gradflow``   the gradient-health tool: per-layer statistics, ``diagnose``
-- ``utils.widgets``    the interactive explorers (pure functions + ipywidgets UIs)
-- ``utils.plots``      the course's plot style and figure helpers
-- ``utils.course``     the curriculum and the repository address
+Building and training (PyTorch)
+- ``utils.data``         the shipped digits, small synthetic sets (spirals, moons, a curve) and
+                         long-lag sequence tasks (the adding problem, the first symbol)
+- ``utils.nets``         builders: ``make_mlp`` (activation, init, norm, dropout, residual
+                         blocks), ``make_convnet``, ``make_sequence_model`` (RNN/LSTM/GRU);
+                         ``hidden_layers(model)``
+- ``utils.train``        one training loop: history, ``on_step`` hook between backward and
+                         step, clipping, the gradient norm of every step, a clear stop on NaN
+
+From scratch, one module per mechanism (NumPy first, then matched to PyTorch)
+- ``utils.optimizers``   gradient descent on test functions (01) and one pure update rule per
+                         optimizer, wrapped as a ``torch.optim.Optimizer`` (``RuleOptimizer``, 07)
+- ``utils.backprop``     a multilayer perceptron with backpropagation in NumPy (02)
+- ``utils.activations``  the one table of activations: torch module, NumPy function, slope (04)
+- ``utils.initializers`` the one table of weight initializers, NumPy and torch; Jacobian
+                         spectra (05)
+- ``utils.normalization`` and ``utils.recurrent`` join here with notebooks 06 (batch norm)
+                         and 09 (the LSTM cell)
+
+Measuring gradient health
+- ``utils.gradflow``     ``GradFlow``: per-layer statistics for every layer kind (one registry,
+                         ``KINDS``; statistics as pure functions), ``hidden_state_gradients``
+- ``utils.diagnosis``    ``diagnose`` (one batch) and ``diagnose_run`` (a training run):
+                         structured findings that name the notebook teaching the fix
+- ``utils.plots``        the course's figures and styles (a colour per activation and init)
+- ``utils.widgets``      the interactive explorers (pure functions + ipywidgets UIs)
+
+The course's own machinery
+- ``utils.claims``       ``claim(...)``: check a statement of the prose and print it (and log
+                         it to the claims ledger when ``COURSE_CLAIMS_LOG`` is set)
+- ``utils.exercises``    self-checks: ``core`` (feedback, slips, conventions, hints),
+                         ``patients`` (broken networks and their causes), one module per notebook
+- ``utils.checks``       the shared argument checks and the one number coercion
+- ``utils.course``       the curriculum (titles, papers, run times) and the repository address
+- ``utils.setup``        seeding, device choice, thread limits, plot style
 """
 
 from utils.setup import current_device, current_seed, setup
