@@ -279,6 +279,19 @@ def test_gain_scales_the_standard_deviation_and_output_init_is_separate():
     assert torch.count_nonzero(mixed.output.bias) == 0
 
 
+def test_output_init_named_like_init_keeps_its_default_gain():
+    # 04's "Xavier × 4": every hidden layer Xavier with gain 4, the output layer plain Xavier
+    scaled = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform", gain=4.0,
+                           output_init="xavier_uniform", seed=0)
+    plain = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform", seed=0)
+    for name in ("hidden1", "hidden2"):
+        torch.testing.assert_close(getattr(scaled, name).linear.weight,
+                                   4 * getattr(plain, name).linear.weight, rtol=0, atol=0)
+    torch.testing.assert_close(scaled.output.weight, plain.output.weight, rtol=0, atol=0)
+    everywhere = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform", gain=4.0, seed=0)
+    torch.testing.assert_close(everywhere.output.weight, 4 * plain.output.weight, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(depth=0), "depth must be a whole number ≥ 1, got 0"),
     (dict(depth=2.5), "depth must be"),

@@ -410,8 +410,10 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
     factory = _activation_factory(activation, activation_options)
     init = canonical_init(init)
     gain = _init_gain(init, init_std, gain)
+    # an output_init given by name gets its own default gain, even when it names init
+    output_gain = gain if output_init is None else _init_gain(canonical_init(output_init), None,
+                                                              None)
     output_init = init if output_init is None else canonical_init(output_init)
-    output_gain = gain if output_init == init else _init_gain(output_init, None, None)
     checks.one_of("norm", norm, NORMALIZATIONS)
     norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
     residual, block_layers = _check_residual(residual, depth, block_layers)
