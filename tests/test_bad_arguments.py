@@ -17,7 +17,17 @@ import pytest
 import torch
 from torch import nn
 
-from utils import activations, data, initializers, nets, optim_basics, plots, scratch, widgets
+from utils import (
+    activations,
+    backprop,
+    data,
+    diagnosis,
+    initializers,
+    nets,
+    optimizers,
+    plots,
+    widgets,
+)
 from utils.train import evaluate, train
 
 BAD = {
@@ -61,21 +71,30 @@ def trainable():
     model = small_mlp()
     return dict(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                 train_data=moons(), test_data=None, epochs=1, batch_size=8, loss_fn=None,
-                seed=0, progress=False, on_divergence="stop")
+                seed=0, progress=False, on_divergence="stop", on_step=None, clip_norm=None,
+                clip_value=None, drop_last=None)
 
 
-def scratch_mlp():
-    return scratch.MLP([2, 4, 2], "tanh", seed=0)
+def trained_history():
+    return train(**trainable())
 
 
-def scratch_problem():
+def square_gradient(point):
+    return 2 * np.asarray(point, dtype=float)
+
+
+def backprop_mlp():
+    return backprop.MLP([2, 4, 2], "tanh", seed=0)
+
+
+def backprop_problem():
     rng = np.random.default_rng(0)
     return rng.standard_normal((5, 2)), rng.integers(0, 2, 5)
 
 
 def stepped_mlp(lr):
-    model = scratch_mlp()
-    model.loss(*scratch_problem())
+    model = backprop_mlp()
+    model.loss(*backprop_problem())
     model.backward()
     model.sgd_step(lr)
 
@@ -117,7 +136,43 @@ CASES = [
          {"loss_fn": {"None"}, "batch_size": {"huge"}}),
     Case("train.train", train, trainable,
          {"test_data": {"None"}, "loss_fn": {"None"}, "seed": {"None", "zero", "huge"},
-          "batch_size": {"huge"}}),
+          "batch_size": {"huge"}, "on_step": {"None"}, "clip_norm": {"None", "huge"},
+          "clip_value": {"None", "huge"}, "drop_last": {"None"}}),
+    # --- utils.nets (the builders of issue 9)
+    Case("nets.make_mlp(options)", nets.make_mlp,
+         lambda: dict(in_features=3, out_features=2, depth=3, width=4, activation="leaky_relu",
+                      activation_options={"negative_slope": 0.2}, init="he_normal", gain=1.0,
+                      output_init="xavier_uniform", seed=0, dropout=0.1, norm="batch",
+                      norm_position="after", residual="pre", block_layers=2),
+         {"activation_options": {"None"}, "gain": {"None", "huge"}, "output_init": {"None"},
+          "seed": {"None", "zero", "huge"}, "dropout": {"zero"}, "norm": {"None"},
+          "residual": {"None"}}),
+    Case("nets.make_convnet", nets.make_convnet,
+         lambda: dict(out_features=10, channels=(2, 3), activation="relu", init="he_normal",
+                      norm="batch", dropout=0.1, residual=True, seed=0),
+         {"norm": {"None"}, "dropout": {"zero"}, "seed": {"None", "zero", "huge"}}),
+    Case("nets.make_sequence_model", nets.make_sequence_model,
+         lambda: dict(kind="lstm", input_size=2, hidden_size=3, output_size=1, num_layers=2,
+                      forget_bias=1.0, dropout=0.1, seed=0),
+         {"forget_bias": {"None", "negative", "zero", "huge"}, "dropout": {"zero"},
+          "seed": {"None", "zero", "huge"}}),
+    Case("nets.hidden_layers", nets.hidden_layers, lambda: dict(model=small_mlp())),
+    Case("nets.set_forget_bias", nets.set_forget_bias,
+         lambda: dict(lstm=nn.LSTM(2, 3), value=1.0), {"value": NUMBER_OK},
+         says={"value": "forget_bias"}),
+    # --- utils.diagnosis
+    Case("diagnosis.diagnose_run", diagnosis.diagnose_run,
+         lambda: dict(history=trained_history(), flow=None), {"flow": {"None"}}),
+    # --- utils.optimizers (the pure rules and their torch wrapper)
+    Case("optimizers.optimize", optimizers.optimize,
+         lambda: dict(grad_fn=square_gradient, x0=(1.0, 1.0), rule="adam", steps=3, lr=0.1),
+         {"x0": {"list"} | NUMBER_OK, "max_norm": {"huge"}, "lr": {"huge"}}),
+    Case("optimizers.RuleOptimizer", optimizers.RuleOptimizer,
+         lambda: dict(params=small_mlp().parameters(), rule="momentum", lr=0.1, momentum=0.9),
+         {"lr": {"huge"}, "momentum": {"zero"}}),
+    Case("optimizers.make_optimizer", optimizers.make_optimizer,
+         lambda: dict(name="rmsprop", params=small_mlp().parameters(), lr=0.01),
+         {"lr": {"huge"}}),
     # --- utils.data
     Case("data.load_digits", data.load_digits, lambda: dict(path=None),
          {"path": {"None"}}, (ValueError, TypeError, FileNotFoundError)),
@@ -126,6 +181,10 @@ CASES = [
     Case("data.stratified_split_indices", data.stratified_split_indices,
          lambda: dict(labels=np.arange(20) % 2, test_fraction=0.25, seed=0),
          {"labels": {"list"}, "seed": {"zero", "huge"}}),
+    Case("data.make_adding_problem", data.make_adding_problem,
+         lambda: dict(n=4, length=5, seed=0), {"seed": {"zero", "huge"}}),
+    Case("data.make_first_symbol_task", data.make_first_symbol_task,
+         lambda: dict(n=4, length=5, n_symbols=3, seed=0), {"seed": {"zero", "huge"}}),
     Case("data.standardize", data.standardize,
          lambda: dict(x_train=np.ones((4, 3)), x_test=np.ones((2, 3)))),
     Case("data.digits_split", data.digits_split,
@@ -142,38 +201,38 @@ CASES = [
          {"noise": {"zero", "huge"}, "low": {"negative", "zero"},
           "high": {"negative", "zero", "huge"},
           "seed": {"zero", "huge"}}),
-    # --- utils.scratch
-    Case("scratch.Linear", scratch.Linear,
+    # --- utils.backprop
+    Case("backprop.Linear", backprop.Linear,
          lambda: dict(n_in=3, n_out=2, rng=None, weight_std=None, dtype=np.float64),
          {"rng": {"None"}, "weight_std": {"None", "huge"}}),
-    Case("scratch.Linear.forward", lambda x: scratch.Linear(3, 2).forward(x),
+    Case("backprop.Linear.forward", lambda x: backprop.Linear(3, 2).forward(x),
          lambda: dict(x=np.zeros((4, 3)))),
-    *[Case(f"scratch.{layer.__name__}.forward", lambda x, layer=layer: layer().forward(x),
+    *[Case(f"backprop.{layer.__name__}.forward", lambda x, layer=layer: layer().forward(x),
            lambda: dict(x=np.zeros((4, 3))), {"x": ARRAY_OK})
-      for layer in (scratch.Sigmoid, scratch.Tanh, scratch.ReLU)],
-    Case("scratch.SoftmaxCrossEntropy.forward",
-         lambda logits, labels: scratch.SoftmaxCrossEntropy().forward(logits, labels),
+      for layer in (backprop.Sigmoid, backprop.Tanh, backprop.ReLU)],
+    Case("backprop.SoftmaxCrossEntropy.forward",
+         lambda logits, labels: backprop.SoftmaxCrossEntropy().forward(logits, labels),
          lambda: dict(logits=np.zeros((3, 2)), labels=np.array([0, 1, 1]))),
-    Case("scratch.MLP", scratch.MLP,
+    Case("backprop.MLP", backprop.MLP,
          lambda: dict(sizes=[2, 4, 2], activation="tanh", seed=0, dtype=np.float64),
          {"seed": {"zero", "huge"}}),
-    Case("scratch.MLP.loss", lambda x, labels: scratch_mlp().loss(x, labels),
-         lambda: dict(zip(("x", "labels"), scratch_problem()))),
-    Case("scratch.MLP.predict", lambda x: scratch_mlp().predict(x),
+    Case("backprop.MLP.loss", lambda x, labels: backprop_mlp().loss(x, labels),
+         lambda: dict(zip(("x", "labels"), backprop_problem()))),
+    Case("backprop.MLP.predict", lambda x: backprop_mlp().predict(x),
          lambda: dict(x=np.zeros((3, 2)))),
-    Case("scratch.MLP.sgd_step", stepped_mlp, lambda: dict(lr=0.1), {"lr": {"huge"}}),
-    Case("scratch.relative_error", scratch.relative_error,
+    Case("backprop.MLP.sgd_step", stepped_mlp, lambda: dict(lr=0.1), {"lr": {"huge"}}),
+    Case("backprop.relative_error", backprop.relative_error,
          lambda: dict(a=np.ones(3), b=np.ones(3)), {"a": {"nan", "inf"}, "b": {"nan", "inf"}}),
-    Case("scratch.numerical_gradient", scratch.numerical_gradient,
+    Case("backprop.numerical_gradient", backprop.numerical_gradient,
          lambda: dict(loss_fn=lambda: 0.0, array=np.zeros(3), eps=1e-5),
          {"array": {"wrong shape"}}),
-    Case("scratch.gradient_check", scratch.gradient_check,
-         lambda: dict(model=scratch_mlp(), **dict(zip(("x", "labels"), scratch_problem())),
+    Case("backprop.gradient_check", backprop.gradient_check,
+         lambda: dict(model=backprop_mlp(), **dict(zip(("x", "labels"), backprop_problem())),
                       eps=1e-5)),
-    Case("scratch.to_torch", scratch.to_torch, lambda: dict(model=scratch_mlp())),
-    Case("scratch.torch_gradients", scratch.torch_gradients,
-         lambda: dict(torch_model=scratch.to_torch(scratch_mlp()),
-                      **dict(zip(("x", "labels"), scratch_problem())))),
+    Case("backprop.to_torch", backprop.to_torch, lambda: dict(model=backprop_mlp())),
+    Case("backprop.torch_gradients", backprop.torch_gradients,
+         lambda: dict(torch_model=backprop.to_torch(backprop_mlp()),
+                      **dict(zip(("x", "labels"), backprop_problem())))),
     # --- utils.initializers
     Case("initializers.fans", initializers.fans, lambda: dict(shape=(3, 4))),
     *[Case(f"initializers.{name}", function,
@@ -202,31 +261,31 @@ CASES = [
     *[Case(f"activations.{function.__name__}(alpha)", function,
            lambda: dict(x=np.ones(3), alpha=1.0), {"x": ARRAY_OK, "alpha": {"huge"}})
       for function in (activations.elu, activations.elu_derivative)],
-    # --- utils.optim_basics
-    Case("optim_basics.gradient_descent", optim_basics.gradient_descent,
+    # --- utils.optimizers
+    Case("optimizers.gradient_descent", optimizers.gradient_descent,
          lambda: dict(grad_fn=lambda x: x, x0=1.0, lr=0.1, steps=3, momentum=0.0,
                       max_norm=1e6),
          {"x0": {"list", "negative", "zero", "huge"}, "lr": {"huge"}, "momentum": {"zero"},
           "max_norm": {"inf", "huge"}}),
-    Case("optim_basics.steps_to_tolerance", optim_basics.steps_to_tolerance,
+    Case("optimizers.steps_to_tolerance", optimizers.steps_to_tolerance,
          lambda: dict(trajectory=np.array([1.0, 0.5]), minimum=0.0, tol=0.1),
          {"trajectory": {"list", "nan", "inf", "negative", "zero", "huge"},
           "minimum": NUMBER_OK, "tol": {"zero", "huge"}}),
-    Case("optim_basics.quadratic", optim_basics.quadratic,
+    Case("optimizers.quadratic", optimizers.quadratic,
          lambda: dict(x=1.0, y=1.0, condition=100.0),
          {"x": ARRAY_OK, "y": ARRAY_OK, "condition": {"huge"}}),
-    Case("optim_basics.quadratic_grad", optim_basics.quadratic_grad,
+    Case("optimizers.quadratic_grad", optimizers.quadratic_grad,
          lambda: dict(point=(1.0, 1.0), condition=100.0), {"condition": {"huge"}}),
-    Case("optim_basics.rosenbrock", optim_basics.rosenbrock,
+    Case("optimizers.rosenbrock", optimizers.rosenbrock,
          lambda: dict(x=1.0, y=1.0, a=1.0, b=100.0),
          {"x": ARRAY_OK, "y": ARRAY_OK, "a": NUMBER_OK, "b": {"huge"}}),
-    *[Case(f"optim_basics.{function.__name__}", function,
+    *[Case(f"optimizers.{function.__name__}", function,
            lambda: dict(point=(1.0, 1.0), a=1.0, b=100.0), {"a": NUMBER_OK, "b": {"huge"}})
-      for function in (optim_basics.rosenbrock_grad, optim_basics.rosenbrock_hessian)],
-    Case("optim_basics.get_function", optim_basics.get_function, lambda: dict(name="quadratic")),
-    *[Case(f"optim_basics.{function.__name__}", function, regression, {"b": NUMBER_OK})
-      for function in (optim_basics.linear_mse, optim_basics.mse_gradient)],
-    Case("optim_basics.minibatch_sgd", optim_basics.minibatch_sgd,
+      for function in (optimizers.rosenbrock_grad, optimizers.rosenbrock_hessian)],
+    Case("optimizers.get_function", optimizers.get_function, lambda: dict(name="quadratic")),
+    *[Case(f"optimizers.{function.__name__}", function, regression, {"b": NUMBER_OK})
+      for function in (optimizers.linear_mse, optimizers.mse_gradient)],
+    Case("optimizers.minibatch_sgd", optimizers.minibatch_sgd,
          lambda: dict(X=regression()["X"], y=regression()["y"], lr=0.1, epochs=2,
                       batch_size=4, rng=np.random.default_rng(0)),
          {"lr": {"huge"}, "batch_size": {"huge"}}),
@@ -239,7 +298,7 @@ CASES = [
     Case("widgets.gradient_descent_widget", widgets.gradient_descent_widget,
          lambda: dict(function="quadratic", momentum=0.0), {"momentum": {"zero"}}),
     Case("widgets.draw_contours", widgets.draw_contours,
-         lambda: dict(ax=axes(), f=optim_basics.quadratic, xlim=(-1, 1), ylim=(-1, 1),
+         lambda: dict(ax=axes(), f=optimizers.quadratic, xlim=(-1, 1), ylim=(-1, 1),
                       minimum=None, levels=5, decades=3),
          {"minimum": {"None"}}),
     Case("widgets.draw_path", widgets.draw_path,

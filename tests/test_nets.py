@@ -298,7 +298,7 @@ def test_output_init_named_like_init_keeps_its_default_gain():
     (dict(width=0), "width must be"),
     (dict(activation="swish"), "Unknown activation 'swish'; accepted: 'identity', 'sigmoid'"),
     (dict(init="glorot"), "Unknown init 'glorot'; accepted: 'default', 'normal'"),
-    (dict(output_init="glorot"), "Unknown init 'glorot'"),
+    (dict(output_init="glorot"), "Unknown output_init 'glorot'"),
     (dict(norm="group"), "Unknown norm 'group'; accepted: None, 'batch', 'layer'"),
     (dict(norm="batch", norm_position="inside"), "Unknown norm_position 'inside'"),
     (dict(init="normal"), "init='normal' needs init_std"),

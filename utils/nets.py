@@ -67,11 +67,14 @@ ActivationSpec = str | Callable[[], nn.Module]
 # --- names: activations, inits ----------------------------------------------------------
 
 
-def canonical_init(init: str) -> str:
-    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated."""
+def canonical_init(init: str, argument: str = "init") -> str:
+    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated.
+
+    ``argument`` is the name an error message gives the value (e.g. ``"output_init"``).
+    """
     if isinstance(init, str) and init in INIT_ALIASES:
         return INIT_ALIASES[init]
-    return checks.one_of("init", init, INITIALIZERS)
+    return checks.one_of(argument, init, INITIALIZERS)
 
 
 def _init_gain(init: str, init_std: float | None, gain: float | None) -> float | None:
@@ -411,9 +414,9 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
     init = canonical_init(init)
     gain = _init_gain(init, init_std, gain)
     # an output_init given by name gets its own default gain, even when it names init
-    output_gain = gain if output_init is None else _init_gain(canonical_init(output_init), None,
+    output_gain = gain if output_init is None else _init_gain(canonical_init(output_init, "output_init"), None,
                                                               None)
-    output_init = init if output_init is None else canonical_init(output_init)
+    output_init = init if output_init is None else canonical_init(output_init, "output_init")
     checks.one_of("norm", norm, NORMALIZATIONS)
     norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
     residual, block_layers = _check_residual(residual, depth, block_layers)
