@@ -131,8 +131,3 @@ def test_the_activation_layers_follow_the_course_table():
         np.testing.assert_allclose(layer.backward(np.ones_like(x)),
                                    activations.derivative(name)(x), rtol=1e-12)
 
-
-def test_the_old_module_name_still_imports():
-    from utils import scratch
-
-    assert scratch.MLP is backprop.MLP and scratch.gradient_check is backprop.gradient_check

@@ -547,7 +547,7 @@ def test_1_4_every_slip_is_far_from_the_reference():
 
 
 def test_1_4_names_the_other_correct_conventions():
-    from utils.optim_basics import mse_gradient
+    from utils.optimizers import mse_gradient
 
     def by_choice(X, y, lr, epochs, batch_size, rng):
         w, b = np.zeros(X.shape[1]), 0.0

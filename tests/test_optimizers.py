@@ -517,9 +517,3 @@ def test_gradient_descent_is_the_sgd_and_momentum_rules():
             opt.gradient_descent(opt.rosenbrock_grad, (-1.5, 2.0), 0.001, 300, momentum=momentum),
             opt.optimize(opt.rosenbrock_grad, (-1.5, 2.0), rule, 300, lr=0.001, **hyper))
 
-
-def test_the_old_module_name_still_imports():
-    from utils import optim_basics
-
-    assert optim_basics.gradient_descent is opt.gradient_descent
-    assert optim_basics.mse_gradient is opt.mse_gradient

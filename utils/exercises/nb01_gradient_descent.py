@@ -364,7 +364,7 @@ def _sgd_loop(X, y, lr, epochs, batch_size, rng, order="permutation", cut=0, ste
     dropped from the end of every slice; ``step``: "batch", "first batch", "whole data",
     "batch count" (splits into batch_size slices), "no bias", "ascent".
     """
-    from utils.optim_basics import mse_gradient
+    from utils.optimizers import mse_gradient
 
     n = len(y)
     w, b = np.zeros(X.shape[1]), 0.0
@@ -515,7 +515,7 @@ def _check_train_sgd(train_sgd):
 
 
 def _sgd_context():
-    from utils.optim_basics import mse_gradient
+    from utils.optimizers import mse_gradient
 
     return {"mse_gradient": mse_gradient}
 
@@ -539,7 +539,7 @@ def _sgd_variant(**change):
 
 def _sgd_with(draw):
     """A correct loop whose order comes from ``draw(rng, n)``: np.random, own generators."""
-    from utils.optim_basics import mse_gradient
+    from utils.optimizers import mse_gradient
 
     def train_sgd(X, y, lr, epochs, batch_size, rng):
         w, b = np.zeros(X.shape[1]), 0.0
