@@ -35,3 +35,52 @@ def test_a_tensor_with_gradient_is_read():
 def test_anything_else_is_described(value, described):
     with pytest.raises(checks.NotOneNumber, match=described.replace("(", r"\(").replace(")", r"\)")):
         checks.one_number(value)
+
+
+# --- show, describe, function, optional_function: the shared pieces of error messages ---
+
+def test_show_is_the_repr_of_a_small_value():
+    assert checks.show("relu") == "'relu'" and checks.show(0.5) == "0.5"
+
+
+def test_show_shortens_a_long_repr_to_60_characters():
+    shown = checks.show(list(range(100)))
+    assert len(shown) == 60 and shown.endswith("...")
+
+
+def test_the_old_private_name_of_show_still_works():
+    assert checks._show is checks.show
+
+
+@pytest.mark.parametrize("value, described", [
+    (torch.ones(3, 2), "a tensor of shape (3, 2)"), (np.ones((2, 4)), "an array of shape (2, 4)"),
+    ([1.0], "list"), ("x", "str"), (None, "NoneType"), (torch.nn.Linear(2, 2), "Linear"),
+])
+def test_describe_gives_a_shape_or_a_type(value, described):
+    assert checks.describe(value) == described
+
+
+def test_function_returns_what_can_be_called():
+    assert checks.function("f", abs) is abs
+
+
+def test_function_names_the_argument_the_example_and_what_it_got():
+    with pytest.raises(ValueError, match=r"loss_fn must be a function such as nn.MSELoss\(\), "
+                                         r"got str\."):
+        checks.function("loss_fn", "mse", example="nn.MSELoss()")
+
+
+def test_function_without_an_example_says_only_function():
+    with pytest.raises(ValueError, match=r"^f must be a function, got a tensor of shape \(2,\)\.$"):
+        checks.function("f", torch.ones(2))
+
+
+@pytest.mark.parametrize("value", [None, print, lambda step: None])
+def test_optional_function_accepts_none_and_functions(value):
+    assert checks.optional_function("on_step", value, "print") is value
+
+
+def test_optional_function_refuses_anything_else_with_its_example():
+    with pytest.raises(ValueError, match=r"on_step must be a function or None, e.g. "
+                                         r"lambda step: print\(step.loss\), got str\."):
+        checks.optional_function("on_step", "print", "lambda step: print(step.loss)")

@@ -24,18 +24,38 @@ if TYPE_CHECKING:
     import torch
 
 
-def _show(value):
-    """``repr(value)``, shortened so that a big array does not flood the message."""
+def show(value: Any) -> str:
+    """``repr(value)`` of any value, shortened to at most 60 characters so that a big
+    array does not flood an error message (e.g. ``got {show(value)}``)."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_show = show  # the old private name, kept until every importer uses ``show``
+
+
+def describe(value: Any) -> str:
+    """A short description of any value for an error message: a torch tensor's or a NumPy
+    array's shape ("a tensor of shape (3, 2)"), else the name of its type ("list").
+
+    Use it where the value itself may be large or unreadable (a model, a batch of data);
+    ``show`` prints the value itself.
+    """
+    import torch
+
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return type(value).__name__
 
 
 def whole_number(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """``value`` as an ``int`` in ``[minimum, maximum]``; numpy integers are accepted."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {_show(value)}.")
+        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {show(value)}.")
     if value < minimum:
-        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {_show(value)}.")
+        raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {show(value)}.")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be a whole number from {minimum} to {maximum:,}, got "
                          f"{value:,}.")
@@ -63,7 +83,7 @@ def one_number(value: Any) -> float:
             raise NotOneNumber(f"an array of shape {value.shape}")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise NotOneNumber("None" if value is None else f"{_show(value)} ({type(value).__name__})")
+        raise NotOneNumber("None" if value is None else f"{show(value)} ({type(value).__name__})")
     try:
         return float(value)
     except OverflowError:
@@ -76,11 +96,11 @@ def finite_number(name: str, value: Any, minimum: float | None = None,
     """``value`` as a finite ``float`` in ``[minimum, maximum]`` (either bound optional)."""
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
             or not math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number, got {_show(value)}.")
+        raise ValueError(f"{name} must be a finite number, got {show(value)}.")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be a number ≥ {minimum}, got {_show(value)}.")
+        raise ValueError(f"{name} must be a number ≥ {minimum}, got {show(value)}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be a number ≤ {maximum}, got {_show(value)}.")
+        raise ValueError(f"{name} must be a number ≤ {maximum}, got {show(value)}.")
     return float(value)
 
 
@@ -88,14 +108,14 @@ def positive_number(name: str, value: Any, maximum: float | None = None) -> floa
     """``value`` as a finite ``float`` > 0 (and ≤ ``maximum`` if given)."""
     value = finite_number(name, value, maximum=maximum)
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {_show(value)}.")
+        raise ValueError(f"{name} must be positive, got {show(value)}.")
     return value
 
 
 def boolean(name: str, value: Any) -> bool:
     """``value`` as a ``bool``: only True or False (NumPy's too) are accepted."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {_show(value)}.")
+        raise ValueError(f"{name} must be True or False, got {show(value)}.")
     return bool(value)
 
 
@@ -104,7 +124,7 @@ def one_of(name: str, value: Any, choices: Iterable[Hashable]) -> Any:
     if isinstance(value, Hashable) and value in choices:
         return value
     accepted = ", ".join(repr(choice) for choice in choices)
-    raise ValueError(f"Unknown {name} {_show(value)}; accepted: {accepted}.")
+    raise ValueError(f"Unknown {name} {show(value)}; accepted: {accepted}.")
 
 
 def seed(name: str, value: Any) -> int:
@@ -112,10 +132,25 @@ def seed(name: str, value: Any) -> int:
     return whole_number(name, value, minimum=0)
 
 
-def function(name: str, value: Any) -> Callable:
-    """``value`` if it can be called, else a ValueError."""
+def function(name: str, value: Any, example: str = "") -> Callable:
+    """``value`` if it can be called (a function, a lambda, a module), else a ValueError.
+
+    ``example`` (a piece of code such as ``"nn.CrossEntropyLoss()"``; optional) is named
+    in the message: "loss_fn must be a function such as nn.CrossEntropyLoss(), got str."
+    """
     if not callable(value):
-        raise ValueError(f"{name} must be a function, got {_show(value)}.")
+        such_as = f" such as {example}" if example else ""
+        raise ValueError(f"{name} must be a function{such_as}, got {describe(value)}.")
+    return value
+
+
+def optional_function(name: str, value: Any, example: str) -> Callable | None:
+    """``value`` if it is None or can be called, else a ValueError that names ``name``,
+    gives ``example`` (a piece of code, e.g. ``"lambda step: print(step.loss)"``) and
+    describes what ``value`` was instead."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a function or None, e.g. {example}, got "
+                         f"{describe(value)}.")
     return value
 
 
@@ -124,7 +159,7 @@ def text(name: str, value: Any, optional: bool = False) -> str | None:
     if isinstance(value, str) or (optional and value is None):
         return value
     accepted = "a string or None" if optional else "a string"
-    raise ValueError(f"{name} must be {accepted}, got {_show(value)}.")
+    raise ValueError(f"{name} must be {accepted}, got {show(value)}.")
 
 
 def axes(name: str, value: Any, optional: bool = False) -> Any:
@@ -142,7 +177,7 @@ def interval(name: str, value: Any) -> tuple[float, float]:
     pair = array(name, value)
     if pair.shape != (2,) or not pair[0] < pair[1]:
         raise ValueError(f"{name} must be a pair (low, high) of numbers with low < high, got "
-                         f"{_show(value)}.")
+                         f"{show(value)}.")
     return float(pair[0]), float(pair[1])
 
 
@@ -154,11 +189,11 @@ def array(name: str, value: Any, ndim: int | None = None, dtype: Any = np.float6
     Lists are accepted; strings, ``None`` and anything that is not numbers are not.
     """
     if value is None or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.")
+        raise ValueError(f"{name} must be an array of numbers, got {show(value)}.")
     try:
         result = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {_show(value)}.") from None
+        raise ValueError(f"{name} must be an array of numbers, got {show(value)}.") from None
     if not (np.issubdtype(result.dtype, np.number) or result.dtype == np.bool_):
         raise ValueError(f"{name} must be an array of numbers, got dtype {result.dtype}.")
     if ndim is not None and result.ndim != ndim:

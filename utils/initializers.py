@@ -249,17 +249,11 @@ class Initializer:
         """Fill a torch ``weight`` in place (under ``no_grad``) from torch's RNG; return it."""
         if not torch.is_tensor(weight) or weight.dim() < 2:
             raise ValueError(f"weight must be a torch tensor with at least 2 dimensions (a "
-                             f"Linear or conv weight), got {_describe(weight)}.")
+                             f"Linear or conv weight), got {checks.describe(weight)}.")
         gain = self.default_gain if gain is None else _check_gain(gain)
         with torch.no_grad():
             self.torch(weight, gain)
         return weight
-
-
-def _describe(value: object) -> str:
-    if torch.is_tensor(value):
-        return f"a tensor of shape {tuple(value.shape)}"
-    return type(value).__name__
 
 
 #: The course's ONE initializer table: name → ``Initializer`` (NumPy and PyTorch).

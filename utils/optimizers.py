@@ -152,7 +152,7 @@ def get_rule(rule: str | Callable) -> Callable[..., tuple[Any, dict]]:
     if callable(rule) and not isinstance(rule, str):
         return rule
     raise ValueError(f"rule must be an update rule (a function of (param, grad, state, ...)) or "
-                     f"one of the names {sorted(RULES)}, got {checks._show(rule)}.")
+                     f"one of the names {sorted(RULES)}, got {checks.show(rule)}.")
 
 
 def _check_hyperparameter(name: str, value: Any) -> Any:
@@ -217,7 +217,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if torch.is_tensor(params) or isinstance(params, (str, bytes)) or not isinstance(
                 params, Iterable):
             raise ValueError(f"params must be the parameters to train, e.g. model.parameters(), "
-                             f"got {checks._show(params)}.")
+                             f"got {checks.show(params)}.")
         try:
             super().__init__(params, defaults)
         except TypeError as error:

@@ -124,15 +124,9 @@ def _as_pair(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _check_loss_fn(loss_fn: Any) -> None:
-    if loss_fn is not None and not callable(loss_fn):
-        raise ValueError(f"loss_fn must be a function such as nn.CrossEntropyLoss() or None (the "
-                         f"default loss), got {type(loss_fn).__name__}.")
-
-
-def _check_optional_function(name: str, value: Any, example: str) -> None:
-    if value is not None and not callable(value):
-        raise ValueError(f"{name} must be a function or None, e.g. {example}, got "
-                         f"{type(value).__name__}.")
+    """Refuse a loss_fn that is neither None (the default loss) nor a function."""
+    checks.optional_function("loss_fn", loss_fn,
+                             "nn.CrossEntropyLoss() (None: the default loss)")
 
 
 def _check_clip(name: str, value: Any) -> float | None:
@@ -143,7 +137,7 @@ def _check_clip(name: str, value: Any) -> float | None:
         return checks.positive_number(name, value)
     except ValueError:
         raise ValueError(f"{name} must be a positive number or None (no clipping), got "
-                         f"{checks._show(value)}.") from None
+                         f"{checks.show(value)}.") from None
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -415,7 +409,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer,
     batch_size = checks.whole_number("batch_size", batch_size)
     progress = checks.boolean("progress", progress)
     _check_loss_fn(loss_fn)
-    _check_optional_function("on_step", on_step, "lambda step: print(step.grad_norm)")
+    checks.optional_function("on_step", on_step, "lambda step: print(step.grad_norm)")
     clip_norm, clip_value = _check_clip("clip_norm", clip_norm), _check_clip("clip_value",
                                                                              clip_value)
     if drop_last is not None:
