@@ -311,3 +311,24 @@ def test_torch_fill_refuses_what_it_cannot_fill(weight):
 def test_an_array_as_a_name_is_refused_with_the_name():
     with pytest.raises(ValueError, match="Unknown init"):
         inits.init_weights((4, 4), np.zeros((2, 3)))
+
+
+# --- one label per init, held by the table ----------------------------------------------------
+
+
+def test_every_init_has_one_label_in_the_table():
+    labels = [row.label for row in inits.INITIALIZERS.values()]
+    assert all(labels) and len(set(labels)) == len(labels)
+    assert set(inits.INIT_LABELS) == {"default", *inits.INITIALIZERS}
+    for name, row in inits.INITIALIZERS.items():
+        assert inits.INIT_LABELS[name] == row.label
+    assert inits.INIT_LABELS["he_normal"] == "He"
+
+
+def test_the_explorers_menu_takes_its_labels_from_the_table():
+    from utils import widgets
+
+    for name, label in widgets.EXPLORER_INITS.items():
+        assert inits.INITIALIZERS[name].label in label
+    assert widgets.EXPLORER_INITS["he_normal"] == inits.INITIALIZERS["he_normal"].label
+    assert widgets.EXPLORER_INITS["normal"].startswith("large")

@@ -242,3 +242,17 @@ def test_the_title_names_the_rule():
 def test_bad_rules_are_explained(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gradient_descent_explorer(0.01, -4.0, 1.0, 10, **kwargs)
+
+
+@pytest.mark.parametrize("init, init_std, expected", [
+    ("he_normal", None, "relu, He, depth 4"), ("default", None, "relu, PyTorch default, depth 4"),
+    ("normal", None, "relu, N(0, σ²), σ = 1, depth 4"),
+    ("normal", 0.5, "relu, N(0, σ²), σ = 0.5, depth 4"),
+])
+def test_the_gradient_explorers_title_names_the_init_by_its_label(init, init_std, expected):
+    from utils.widgets import gradient_norm_explorer
+
+    fig, ax = plt.subplots()
+    gradient_norm_explorer(4, "relu", init, width=16, seed=0, ax=ax, init_std=init_std)
+    assert ax.get_title().startswith(expected)
+    plt.close(fig)

@@ -19,8 +19,9 @@ formulas are the whole lesson of notebook 05:
 ``Initializer`` holding the NumPy draw above and the same init in PyTorch
 (``fill_``, for any Linear, conv or recurrent weight), with one gain
 convention (``gain`` scales the standard deviation; default √2 for the He
-inits, 1 otherwise). ``utils.nets.make_mlp``, the explorers and the plot
-styles use these names; ``INIT_ALIASES`` (``kaiming_normal`` for
+inits, 1 otherwise) and one label (``"He"``; ``INIT_LABELS`` maps every
+name to it, for figures, legends and menus). ``utils.nets.make_mlp``, the
+explorers and the plot styles use these names; ``INIT_ALIASES`` (``kaiming_normal`` for
 ``he_normal`` …) are accepted everywhere. ``make_mlp``'s ``"default"`` keeps
 PyTorch's own init and has no from-scratch version. ``init_weights(shape,
 name)`` picks one by name; ``apply_init(model, name)`` fills every
@@ -236,6 +237,7 @@ class Initializer:
     torch: Callable[[torch.Tensor, float], None]  # fill(weight, gain) in place, torch's RNG
     default_gain: float
     formula: str  # the variance in words, for tables and menus
+    label: str  # the init's one name in figures, legends and menus, e.g. "He"
 
     def __call__(self, shape: tuple[int, int], **options: object) -> np.ndarray:
         """A NumPy weight of ``shape = (fan_out, fan_in)``, exactly as the NumPy function.
@@ -256,25 +258,31 @@ class Initializer:
         return weight
 
 
-#: The course's ONE initializer table: name → ``Initializer`` (NumPy and PyTorch).
+#: The course's ONE initializer table: name → ``Initializer`` (NumPy and PyTorch), with the
+#: formula and the label that figures, legends and menus show.
 INITIALIZERS: dict[str, Initializer] = {
     "normal": Initializer("normal", normal, lambda w, gain: _torch_normal(w, gain), 1.0,
-                          "N(0, gain²)"),
+                          "N(0, gain²)", "N(0, σ²)"),
     "glorot_standard": Initializer("glorot_standard", glorot_standard, _torch_glorot_standard,
-                                   1.0, "U[±gain/√fan_in]"),
+                                   1.0, "U[±gain/√fan_in]", "standard"),
     "xavier_uniform": Initializer("xavier_uniform", xavier_uniform, _torch_xavier_uniform, 1.0,
-                                  "U[±gain·√(6/(fan_in+fan_out))]"),
+                                  "U[±gain·√(6/(fan_in+fan_out))]", "Xavier (uniform)"),
     "xavier_normal": Initializer("xavier_normal", xavier_normal, _torch_xavier_normal, 1.0,
-                                 "N(0, gain²·2/(fan_in+fan_out))"),
+                                 "N(0, gain²·2/(fan_in+fan_out))", "Xavier (normal)"),
     "he_uniform": Initializer("he_uniform", he_uniform, _torch_he_uniform, RELU_GAIN,
-                              "U[±gain·√(3/fan_in)], gain √2"),
+                              "U[±gain·√(3/fan_in)], gain √2", "He (uniform)"),
     "he_normal": Initializer("he_normal", he_normal, _torch_lecun_normal, RELU_GAIN,
-                             "N(0, gain²/fan_in), gain √2"),
+                             "N(0, gain²/fan_in), gain √2", "He"),
     "lecun_normal": Initializer("lecun_normal", lecun_normal, _torch_lecun_normal, 1.0,
-                                "N(0, gain²/fan_in)"),
+                                "N(0, gain²/fan_in)", "LeCun"),
     "orthogonal": Initializer("orthogonal", orthogonal, _torch_orthogonal, 1.0,
-                              "gain × a random orthogonal matrix"),
+                              "gain × a random orthogonal matrix", "orthogonal"),
 }
+
+#: The label of every init name of ``utils.nets.make_mlp``, read from the table above, plus
+#: ``"default"`` (PyTorch's own init, which has no row): for figures and legends.
+INIT_LABELS: dict[str, str] = {"default": "PyTorch default",
+                               **{name: row.label for name, row in INITIALIZERS.items()}}
 
 #: Other names of the same inits, accepted everywhere and turned into the names above.
 INIT_ALIASES: dict[str, str] = {

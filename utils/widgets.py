@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from utils import checks
+from utils.initializers import INIT_LABELS
 from utils.optimizers import RULES, _check_momentum, _check_steps, get_function, optimize
 from utils.optimizers import gradient_descent as _gradient_descent
 from utils.optimizers import steps_to_tolerance as _steps_to_tolerance
@@ -334,18 +335,25 @@ def gradient_descent_widget(function: str = "quadratic", momentum: float = 0.0) 
 
 #: The choices of the gradient-norm explorer (notebook 03).
 EXPLORER_ACTIVATIONS = ("sigmoid", "tanh", "relu")
-#: The inits in the explorer's menu: the name (as in ``utils.nets.make_mlp``) → its label.
-#: The explorer accepts every name of ``utils.nets.INITIALIZERS``; labels are for display.
-EXPLORER_INITS = {
-    "glorot_standard": "standard: U[±1/√n] (PyTorch's default)",
-    "xavier_uniform": "Xavier/Glorot normalized",
-    "he_normal": "He (Kaiming) normal",
-    "normal": "large: N(0, 1)",
-}
 #: The standard deviation of ``init="normal"`` in the explorer (the "large" init).
 LARGE_INIT_STD = 1.0
 STANDARD_INIT = "glorot_standard"
 MAX_EXPLORER_DEPTH = 100
+
+
+def _menu_label(init: str) -> str:
+    """The explorer's menu label of an init name: its label in ``utils.initializers``'
+    table (``INIT_LABELS``), the ``"normal"`` init called "large" with its σ."""
+    if init == "normal":
+        return f"large: {INIT_LABELS[init]}, σ = {LARGE_INIT_STD:g}"
+    return INIT_LABELS[init]
+
+
+#: The inits in the explorer's menu: the name (as in ``utils.nets.make_mlp``) → its label,
+#: taken from the initializer table. The explorer accepts every name of
+#: ``utils.nets.INITIALIZERS``; labels are for display.
+EXPLORER_INITS = {name: _menu_label(name)
+                  for name in ("glorot_standard", "xavier_uniform", "he_normal", "normal")}
 
 
 def explorer_init_name(init: str) -> str:
@@ -357,6 +365,13 @@ def explorer_init_name(init: str) -> str:
         if isinstance(init, str) and init == label:
             return name
     return canonical_init(init)
+
+
+def _title_label(init: str, init_std: float | None) -> str:
+    """How the explorer's title names an init: its label, with σ for ``"normal"``."""
+    if init == "normal" and init_std is not None:
+        return f"{INIT_LABELS[init]}, σ = {init_std:g}"
+    return INIT_LABELS[init]
 
 
 @dataclass
@@ -441,8 +456,8 @@ def gradient_norm_explorer(depth: int = 10, activation: str = "sigmoid", init: s
         ax.semilogy(range(1, depth + 1), np.maximum(norms, 1e-300), marker="o")
         ax.set(xlabel="hidden layer (1 = next to the input)",
                ylabel="‖∂L/∂z‖ (log scale)",
-               title=f"{activation}, {EXPLORER_INITS.get(init, init).split(':')[0]}, depth "
-                     f"{depth}\n{result.finding()}")
+               title=f"{activation}, {_title_label(init, init_std)}, depth {depth}\n"
+                     f"{result.finding()}")
     return result
 
 
