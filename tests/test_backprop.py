@@ -14,7 +14,7 @@ def random_problem(rng, n_in, n_classes, batch):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("activation", sorted(backprop.ACTIVATIONS))
+@pytest.mark.parametrize("activation", sorted(backprop.ACTIVATION_LAYERS))
 def test_backprop_matches_finite_differences_and_torch(seed, activation):
     rng = np.random.default_rng(seed)
     depth = int(rng.integers(1, 5))

@@ -34,7 +34,7 @@ MAX_UNITS = 100_000
 MAX_EPS = 0.1
 
 
-def _numbers(name, x):
+def _numbers(name: str, x: object) -> np.ndarray:
     """``x`` as a NumPy array of numbers, or a ValueError naming it."""
     if x is None or isinstance(x, (str, bytes)):
         raise ValueError(f"{name} must be an array of numbers, got {x!r}.")
@@ -47,7 +47,7 @@ def _numbers(name, x):
     return x
 
 
-def _check_dtype(dtype):
+def _check_dtype(dtype: object) -> object:
     try:
         known = dtype is not None and np.dtype(dtype) in [np.dtype(kind) for kind in DTYPES]
     except TypeError:
@@ -57,7 +57,7 @@ def _check_dtype(dtype):
     return dtype
 
 
-def _check_rng(rng):
+def _check_rng(rng: object) -> None:
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator or None, got {rng!r}.")
 
@@ -73,9 +73,15 @@ class Layer:
         self._saved = None
 
     def save_for_backward(self, value: np.ndarray) -> None:
+        """Keep ``value`` (an array the forward pass computed or received, e.g. a Linear
+        layer's input or tanh's output) for the backward pass; a later call replaces it."""
         self._saved = value
 
     def saved(self) -> np.ndarray:
+        """The array the last forward pass kept with ``save_for_backward``.
+
+        Raises ``RuntimeError`` if no forward pass has run yet (backward before forward).
+        """
         if self._saved is None:
             raise RuntimeError(f"{self!r}.backward() was called before forward(): run the forward "
                                "pass first, it saves what the backward pass needs.")
@@ -177,8 +183,7 @@ class ReLU(Layer):
 
 #: The activation layers written out here, by the names of the course's one activation
 #: table (``utils.activations.ACTIVATIONS``); the lesson's three.
-ACTIVATION_LAYERS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
-ACTIVATIONS = ACTIVATION_LAYERS  # the older name
+ACTIVATION_LAYERS: dict[str, type[Layer]] = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
 
 
 def _log_softmax(logits):
