@@ -14,9 +14,11 @@ from utils.exercises import (
     Case,
     Convention,
     Slip,
+    Wrong,
     batch_cases,
     check,
     function_exercise,
+    reject_slips,
     reset_hints,
 )
 
@@ -215,23 +217,29 @@ def test_an_accepted_convention_is_correct_and_named(temporary):
     assert feedback.correct and feedback.message == "Well done. (Dividing by n − 1 is as good.)"
 
 
-def test_a_slip_needs_a_message_or_a_phrase():
-    with pytest.raises(ValueError, match="says"):
-        Slip("nothing to say", lambda x: x)
+def test_a_slip_needs_its_message():
+    with pytest.raises(ValueError, match="message must be the text the feedback gives"):
+        Slip("nothing to say", lambda x: x, "")
+    with pytest.raises(ValueError, match="varies=True needs compared=False"):
+        Slip("compared and varying", 1.0, "Off.", varies=True)
+
+
+def test_reject_slips_takes_slips_only():
+    with pytest.raises(TypeError, match="takes Slip objects, got tuple"):
+        reject_slips(2.0, [(2.0, "Twice.")])
+    with pytest.raises(Wrong, match="^Twice.$"):
+        reject_slips(2.0, [Slip("twice", 2.0, "Twice.")])
+    reject_slips(2.0, [Slip("found elsewhere", 2.0, "Not by value.", compared=False)])
 
 
 # --- patients ---------------------------------------------------------------------------------
 
 
-def test_the_old_import_paths_of_the_patients_still_work():
-    from utils.exercises import patients
-    from utils.exercises.nb02_backpropagation import network_with_a_bug
-    from utils.exercises.nb03_vanishing_gradients import network_with_a_stuck_layer
-    from utils.exercises.nb05_weight_initialization import STALL_OPTIONS, STALLING
+def test_the_patients_live_in_one_module_only():
+    from utils.exercises import nb02_backpropagation, nb03_vanishing_gradients
 
-    assert network_with_a_bug is patients.network_with_a_bug
-    assert network_with_a_stuck_layer is patients.network_with_a_stuck_layer
-    assert STALL_OPTIONS is patients.STALL_OPTIONS and STALLING is patients.STALLING
+    assert not hasattr(nb02_backpropagation, "network_with_a_bug")
+    assert not hasattr(nb03_vanishing_gradients, "network_with_a_stuck_layer")
 
 
 def test_every_patient_builds_and_names_a_notebook():

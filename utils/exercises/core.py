@@ -182,26 +182,31 @@ class Slip:
     """A typical mistake: the wrong answer itself and what the check says about it.
 
     ``answer``: the wrong implementation (for a function-type exercise) or the wrong value.
-    ``message``: what the check says when the learner's answer matches this slip (a
-    function-type check runs ``answer`` on its cases and compares; a value-type check
-    compares the values); empty for a slip that the check recognises another way (a wrong
-    type, shape or an exception), whose feedback must then contain ``says``.
-    ``says``: the phrase the tests look for in the feedback (default: the whole
-    ``message``). ``hint``: a nudge for this slip (replaces the exercise's first level).
+    ``message``: the whole message the feedback gives when the learner's answer is this
+    slip (the tests feed ``answer`` and compare the feedback's message with it).
+    ``compared=True``: the check recognises the slip by comparing (a function-type check
+    runs ``answer`` on its cases, a value-type check compares the values) and gives
+    ``message``; False: the check recognises it another way (a wrong type, a shape, an
+    exception, a failing case), and ``message`` is what that part of the check says.
+    ``varies=True``: that message goes on with details of the answer (its values, the
+    learner's own text), so ``message`` is how it starts. ``hint``: a nudge for this slip
+    (replaces the exercise's first hint level).
     """
 
     description: str
     answer: object
-    says: str = ""
-    message: str = ""
+    message: str
     hint: str = ""
+    compared: bool = True
+    varies: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.says or self.message):
-            raise ValueError(f"Slip {self.description!r}: give its message or what the "
-                             "feedback says about it (says=...).")
-        if not self.says:
-            self.says = self.message
+        if not isinstance(self.message, str) or not self.message.strip():
+            raise ValueError(f"Slip {self.description!r}: message must be the text the "
+                             f"feedback gives for it (a non-empty str), got {self.message!r}.")
+        if self.varies and self.compared:
+            raise ValueError(f"Slip {self.description!r}: a compared slip gives its message "
+                             "as it is, so varies=True needs compared=False.")
 
 
 @dataclass
@@ -361,8 +366,6 @@ def describe(value: object, limit: int = 6) -> str:
     return repr(value)[:80]
 
 
-_describe = describe  # the old private name
-
 
 def is_low_precision(value: object) -> bool:
     """True for a float32 (or smaller) NumPy array or number, or torch tensor."""
@@ -414,31 +417,30 @@ def as_array(value: object, what: str = "your answer", array: bool = False) -> n
     return array_value
 
 
-def reject_slips(got: object, slips: Sequence[tuple], right: object = None,
+def reject_slips(got: object, slips: Sequence[Slip], right: object = None,
                  expected: object = None, shown: object = None, rtol: float = 1e-6,
                  atol: float = 1e-9) -> None:
-    """Raise Wrong for the first known slip that the answer ``got`` matches.
+    """Raise Wrong for the first compared ``Slip`` whose value the answer ``got`` matches.
 
-    ``slips`` holds ``(value, message)`` or ``(value, message, hint)`` tuples, or ``Slip``
-    objects whose ``answer`` is the value and ``message`` the message: the value a slip
-    gives, what to tell the learner and, optionally, a nudge for that slip. A slip whose
-    value equals the right one (``right``) cannot be told apart from a correct answer, so
-    it is skipped. ``expected`` and ``shown`` are the expected and got lines of the message.
+    ``slips``: ``Slip`` objects; each compared slip's ``answer`` is the value it gives and
+    its ``message`` (and ``hint``) what the learner is told; slips with ``compared=False``
+    are recognised elsewhere and skipped. A slip whose value equals the right one
+    (``right``) cannot be told apart from a correct answer, so it is skipped too.
+    ``expected`` and ``shown`` are the expected and got lines of the message.
     """
     got = np.asarray(got, dtype=np.float64)
     for slip in slips:
-        if isinstance(slip, Slip):
-            if not slip.message:
-                continue
-            value, message, hint = slip.answer, slip.message, [slip.hint]
-        else:
-            value, message, *hint = slip
-        value = np.asarray(value, dtype=np.float64)
+        if not isinstance(slip, Slip):
+            raise TypeError(f"reject_slips takes Slip objects, got {type(slip).__name__} "
+                            f"{slip!r:.60}.")
+        if not slip.compared:
+            continue
+        value = np.asarray(slip.answer, dtype=np.float64)
         if value.shape != got.shape or not np.allclose(got, value, rtol=rtol, atol=atol):
             continue
         if right is not None and np.allclose(value, right, rtol=rtol, atol=atol):
             continue
-        raise Wrong(message, expected=expected, got=shown, hint=hint[0] if hint else "")
+        raise Wrong(slip.message, expected=expected, got=shown, hint=slip.hint)
 
 
 def expect_close(got: object, expected: object, what: str = "your answer", rtol: float = 1e-6,
@@ -514,8 +516,6 @@ def as_float(got: object, what: str) -> float:
                     hint="A huge answer means the computation is off by many orders of "
                          "magnitude.") from None
 
-
-_as_float = as_float  # the old private name
 
 
 def expect_number(got: object, expected: float, what: str = "your answer", rtol: float = 1e-3,
@@ -670,10 +670,10 @@ class FunctionCheck:
 
     def _matching(self, learner: list[Outcome], models: Sequence[Slip | Convention],
                   reference: list[Outcome]) -> Slip | Convention | None:
-        """The first slip or convention whose outcomes the learner's match (and that can be
-        told apart from the reference)."""
+        """The first compared slip or convention whose outcomes the learner's match (and that
+        can be told apart from the reference)."""
         for model in models:
-            if not (model.message and callable(model.answer)):
+            if not (callable(model.answer) and getattr(model, "compared", True)):
                 continue
             outcomes = [_run_model(model.answer, case) for case in self.cases]
             if _same_outcomes(outcomes, reference, self.rtol, self.atol):

@@ -64,15 +64,24 @@ function_exercise(
         Slip("twice the slope", lambda x: 2 * _slope(x),
              message="Your slope is 2 times the right value: is a factor doubled?"),
         Slip("uses math.exp, which fails on arrays", _math_exp_slope,
-             says="fails on a NumPy array"),
+             message="sigmoid_slope works on a single number but fails on a NumPy array, x of "
+                     "shape ",
+             compared=False, varies=True),
         Slip("returns a constant", lambda x: 0.25,
              message="Your function gives 0.25 whatever x is: that is the slope at x = 0 "
                      "only."),
-        Slip("returns a string", lambda x: "0.25", says="of type str"),
+        Slip("returns a string", lambda x: "0.25",
+             message="sigmoid_slope on x = 0.0 should be a number or an array of numbers, but "
+                     "it is of type str.",
+             compared=False),
         Slip("an `if` on the input", lambda x: 0.25 if x == 0 else _slope(x),
-             says="fails on a NumPy array"),
+             message="sigmoid_slope works on a single number but fails on a NumPy array, x of "
+                     "shape ",
+             compared=False, varies=True),
         Slip("a list instead of an array",
              lambda x: [float(v) for v in np.ravel(_slope(x))] if np.ndim(x) else _slope(x),
-             says="return a NumPy array"),
+             message="sigmoid_slope on x of shape (2,) is a Python list; return a NumPy array. "
+                     "(It is right on x = 0.0, x = -2.5.)",
+             compared=False),
     ],
 )

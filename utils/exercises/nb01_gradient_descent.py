@@ -82,13 +82,26 @@ function_exercise(
              message="You returned the gradient, not the new point.",
              hint="The function returns where you land after the step."),
         Slip("a gradient at the wrong point",
-             lambda grad_fn, x, lr: x - lr * grad_fn(x - lr), says="differs"),
+             lambda grad_fn, x, lr: x - lr * grad_fn(x - lr),
+             message="gradient_step on grad_fn(x) = 4·x, x = 1.5, lr = 0.1 differs from the "
+                     "expected value.",
+             compared=False),
         Slip("returns a list of both", lambda grad_fn, x, lr: [x, x - lr * grad_fn(x)],
-             says="should be a single number"),
-        Slip("overwrites the caller's x", _in_place_step, says="changed its input `x` in place"),
+             message="gradient_step on grad_fn(x) = 4·x, x = 1.5, lr = 0.1 should be a single "
+                     "number, but it is an array of shape (2,).",
+             compared=False),
+        Slip("overwrites the caller's x", _in_place_step,
+             message="`gradient_step` changed its input `x` in place (as `x -= ...`, `x *= ...` "
+                     "or `x[...] = ...` do): the caller's `x` is overwritten, and code that "
+                     "uses it again gets wrong numbers.",
+             compared=False),
         Slip("a list for a vector",
              lambda grad_fn, x, lr: (x - lr * grad_fn(x)).tolist() if np.ndim(x) else
-             x - lr * grad_fn(x), says="return a NumPy array"),
+             x - lr * grad_fn(x),
+             message="gradient_step on the bowl's gradient, x of shape (1,), lr = 0.25 is a "
+                     "Python list; return a NumPy array. (It is right on grad_fn(x) = 4·x, x = "
+                     "1.5, lr = 0.1.)",
+             compared=False),
     ],
 )
 
@@ -159,8 +172,14 @@ function_exercise(
         Slip("assumes the largest curvature comes first", lambda c: 2 / c[0],
              message="You used the curvature at the first position of the array, not the "
                      "largest one; the largest can be anywhere in the array.", hint=_ANYWHERE),
-        Slip("a fixed number", lambda c: 0.5, says="differs"),
-        Slip("a huge integer", lambda c: 10 ** 400, says="too large for a floating-point"),
+        Slip("a fixed number", lambda c: 0.5,
+             message="max_stable_lr on c = [100, 1] differs from the expected value. (It is "
+                     "right on c = [4].)",
+             compared=False),
+        Slip("a huge integer", lambda c: 10 ** 400,
+             message="max_stable_lr on c = [4] is an integer too large for a floating-point "
+                     "number.",
+             compared=False),
     ],
 )
 
@@ -280,28 +299,47 @@ function_exercise(
              message="The bias b is missing from your residual.",
              hint="What does the model predict?"),
         Slip("returns only dw", lambda X, y, w, b: 2 / len(y) * X.T @ (X @ w + b - y),
-             says="should return a pair"),
+             message="On n = 1 examples of 3 features: mse_gradient should return a pair (dw, "
+                     "db).",
+             compared=False),
         Slip("one gradient per example for dw",
              lambda X, y, w, b: (2 / len(y) * X * (X @ w + b - y)[:, None],
-                                 2 * np.mean(X @ w + b - y)), says="one entry per feature"),
+                                 2 * np.mean(X @ w + b - y)),
+             message="On n = 1 examples of 3 features: dw should have one entry per feature "
+                     "(the shape of w).",
+             compared=False),
         Slip("db per example",
              lambda X, y, w, b: (2 / len(y) * X.T @ (X @ w + b - y),
                                  2 / len(y) * (X @ w + b - y)),
-             says="db should be a single number"),
+             message="On n = 2 examples of 3 features: db should be a single number (the bias "
+                     "is one number). (It is right on n = 1 examples of 3 features.)",
+             compared=False),
         Slip("the loss instead of its gradient",
              lambda X, y, w, b: (np.mean((X @ w + b - y) ** 2), np.mean((X @ w + b - y) ** 2)),
-             says="the loss L itself, not its derivative"),
+             message="On n = 1 examples of 3 features: dw is the loss L itself, not its "
+                     "derivative.",
+             compared=False),
         Slip("returns the loss, a single number",
-             lambda X, y, w, b: np.mean((X @ w + b - y) ** 2), says="returned the loss L itself"),
+             lambda X, y, w, b: np.mean((X @ w + b - y) ** 2),
+             message="On n = 1 examples of 3 features: You returned the loss L itself; the "
+                     "exercise asks for its gradient, the pair (dw, db).",
+             compared=False),
         Slip("returns a single number that is not the loss", lambda X, y, w, b: 0.0,
-             says="returned a single number"),
+             message="On n = 1 examples of 3 features: mse_gradient returned a single number; "
+                     "it should return a pair (dw, db).",
+             compared=False),
         Slip("nothing computed yet: (None, None)", lambda X, y, w, b: (None, None),
-             says="did you forget to compute it"),
+             message="On n = 1 examples of 3 features: dw is None: did you forget to compute it?",
+             compared=False),
         Slip("dw left as None", lambda X, y, w, b: (None, 2 * np.mean(X @ w + b - y)),
-             says="dw is None"),
+             message="On n = 1 examples of 3 features: dw is None: did you forget to compute it?",
+             compared=False),
         Slip("dw as a list",
              lambda X, y, w, b: (list(2 / len(y) * X.T @ (X @ w + b - y)),
-                                 2 * np.mean(X @ w + b - y)), says="return a NumPy array"),
+                                 2 * np.mean(X @ w + b - y)),
+             message="On n = 1 examples of 3 features: dw is a Python list; return a NumPy "
+                     "array.",
+             compared=False),
     ],
 )
 
@@ -569,38 +607,81 @@ register(Exercise(
     solution_context=_sgd_context,
     hints=_SGD_HINTS,
     wrong_answers=[
-        Slip("batch slices one short", _sgd_variant(cut=1), "one example short"),
-        Slip("one epoch too few", _sgd_variant(epochs=-1), "one epoch too few"),
-        Slip("shuffles once", _sgd_variant(order="once"), "shuffled once"),
-        Slip("no shuffling", _sgd_variant(order="none"), "never shuffles"),
+        Slip("batch slices one short", _sgd_variant(cut=1),
+             message="Your minibatches are one example short: each slice stops one index early, "
+                     "so every epoch skips ",
+             compared=False, varies=True),
+        Slip("one epoch too few", _sgd_variant(epochs=-1),
+             message="Your loop runs one epoch too few.",
+             compared=False),
+        Slip("shuffles once", _sgd_variant(order="once"),
+             message="You shuffled once, before the first epoch, and then reused that order: "
+                     "every epoch must see a new order.",
+             compared=False),
+        Slip("no shuffling", _sgd_variant(order="none"),
+             message="Your loop never shuffles: every epoch visits the examples in the same "
+                     "order, so rng is never used.",
+             compared=False),
         Slip("samples with replacement", _sgd_variant(order="with replacement"),
-             "with replacement"),
+             message="You sampled the examples with replacement (rng.integers or rng.choice "
+                     "with replacement): some examples come twice in an epoch and others not at "
+                     "all. An epoch visits every example once.",
+             compared=False),
         Slip("draws each minibatch with replacement",
-             _sgd_variant(order="per step with replacement"), "with replacement"),
+             _sgd_variant(order="per step with replacement"),
+             message="You sampled the examples with replacement (rng.integers or rng.choice "
+                     "with replacement): some examples come twice in an epoch and others not at "
+                     "all. An epoch visits every example once.",
+             compared=False),
         Slip("np.random instead of rng", _sgd_with(lambda rng, n: np.random.permutation(n)),
-             "NumPy's global generator"),
+             message="Your loop draws from NumPy's global generator (np.random...) instead of "
+                     "the generator `rng` it is given, so a seed cannot reproduce it.",
+             compared=False),
         Slip("its own unseeded generator",
              _sgd_with(lambda rng, n: np.random.default_rng().permutation(n)),
-             "a generator without a seed"),
+             message="Your loop never draws from the `rng` it is given: it uses a generator "
+                     "without a seed, so the caller's seed has no effect.",
+             compared=False),
         Slip("its own seeded generator",
              _sgd_with(lambda rng, n: np.random.default_rng(0).permutation(n)),
-             "with a fixed seed"),
-        Slip("half the learning rate", _sgd_variant(lr=0.5), "lr / 2"),
-        Slip("batch size 1", _sgd_variant(batch_size=1), "batch size 1"),
+             message="Your loop never draws from the `rng` it is given: it uses a generator of "
+                     "its own with a fixed seed, so the caller's seed has no effect.",
+             compared=False),
+        Slip("half the learning rate", _sgd_variant(lr=0.5),
+             message="Your steps are half as long as they should be (lr / 2).",
+             compared=False),
+        Slip("batch size 1", _sgd_variant(batch_size=1),
+             message="You stepped on one example at a time (batch size 1): that is plain SGD, "
+                     "not minibatches of batch_size.",
+             compared=False),
         Slip("batch_size minibatches instead of minibatches of batch_size",
-             _sgd_variant(step="batch count"), "instead of minibatches of batch_size"),
+             _sgd_variant(step="batch count"),
+             message="You cut each epoch into batch_size minibatches (here 12 of 25 examples) "
+                     "instead of minibatches of batch_size examples (25 of 12).",
+             compared=False),
         Slip("one full-batch step per epoch",
              _sgd_variant(step="whole data", batch_size=_SGD_EXAMPLES),
-             "full-batch gradient descent"),
-        Slip("steps up the slope", _sgd_variant(step="ascent"), "up the slope"),
-        Slip("never updates the bias", _sgd_variant(step="no bias"), "does not update the bias"),
+             message="You took one step per epoch on the whole data set: that is full-batch "
+                     "gradient descent, ",
+             compared=False, varies=True),
+        Slip("steps up the slope", _sgd_variant(step="ascent"),
+             message="Your steps go up the slope (+ instead of −): the loss grows.",
+             compared=False),
+        Slip("never updates the bias", _sgd_variant(step="no bias"),
+             message="b never changes: your loop does not update the bias.",
+             compared=False),
         Slip("only the first minibatch of each epoch", _sgd_variant(step="first batch"),
-             "first minibatch"),
+             message="You stepped on the first minibatch of each epoch only.",
+             compared=False),
         Slip("the whole data set in every step", _sgd_variant(step="whole data"),
-             "the whole data set"),
+             message="Every step used the whole data set, not its minibatch.",
+             compared=False),
         Slip("returns only w", lambda X, y, lr, epochs, batch_size, rng: np.zeros(X.shape[1]),
-             "should return the pair (w, b)"),
+             message="train_sgd(X, y, lr=0.05, epochs=4, batch_size=12, rng) should return the "
+                     "pair (w, b).",
+             compared=False),
         Slip("returns (None, None)", lambda X, y, lr, epochs, batch_size, rng: (None, None),
-             "did you forget to compute it"),
+             message="w is None: did you forget to compute it?",
+             compared=False),
     ],
 ))

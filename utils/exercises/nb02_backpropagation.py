@@ -4,6 +4,7 @@ and finding a planted bug with the gradient check."""
 import numpy as np
 
 from utils import backprop
+from utils.exercises import patients
 from utils.exercises.core import (
     BATCH_SIZES,
     Case,
@@ -16,7 +17,6 @@ from utils.exercises.core import (
     function_exercise,
     register,
 )
-from utils.exercises.patients import BUGGY_PARAMETER, network_with_a_bug  # noqa: F401
 
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
 
@@ -98,7 +98,9 @@ function_exercise(
             "the same formulas as backprop.Linear.backward.",
     slips=[
         Slip("grad_weight transposed", lambda x, w, g: (g @ w, x.T @ g, g.sum(axis=0)),
-             says="grad_weight is transposed"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_weight "
+                     "is transposed: it must have the shape of the weight (3, 4).",
+             compared=False),
         Slip("bias gradient averaged", lambda x, w, g: (g @ w, g.T @ x, g.mean(axis=0)),
              message="grad_bias is the mean of grad_out over the batch: the 1/N is counted "
                      "twice.",
@@ -115,23 +117,46 @@ function_exercise(
              hint="grad_out already carries the 1/N of the mean loss: each example's "
                   "contribution to W is simply added up."),
         Slip("grad_x with the transposed weight",
-             lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)), says="shapes do not fit"),
+             lambda x, w, g: (g @ w.T, g.T @ x, g.sum(axis=0)),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): A matrix "
+                     "product or an element-wise operation got arrays whose shapes do not fit "
+                     "(matmul: Input operand 1 has a mismatch in its core dimension 0, with "
+                     "gufunc signature (n?,k),(k,m?)->(n?,m?) (size 4 is different from 3)).",
+             compared=False),
         Slip("element-wise instead of a matrix product",
-             lambda x, w, g: (g * w, g.T @ x, g.sum(axis=0)), says="shapes do not fit"),
+             lambda x, w, g: (g * w, g.T @ x, g.sum(axis=0)),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): A matrix "
+                     "product or an element-wise operation got arrays whose shapes do not fit "
+                     "(operands could not be broadcast together with shapes (1,3) (3,4) ).",
+             compared=False),
         Slip("bias summed over the wrong axis",
-             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=1)), says="one value per output unit"),
+             lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=1)),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_bias has "
+                     "shape (1,), but the bias has shape (3,): one value per output unit.",
+             compared=False),
         Slip("bias summed over every axis", lambda x, w, g: (g @ w, g.T @ x, g.sum()),
-             says="one value per output unit"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_bias has "
+                     "shape (), but the bias has shape (3,): one value per output unit.",
+             compared=False),
         Slip("bias summed with keepdims=True",
              lambda x, w, g: (g @ w, g.T @ x, g.sum(axis=0, keepdims=True)),
-             says="one value per output unit"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_bias has "
+                     "shape (1, 3), but the bias has shape (3,): one value per output unit.",
+             compared=False),
         Slip("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0)),
-             says="should return three arrays"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): "
+                     "linear_backward should return three arrays: (grad_x, grad_weight, "
+                     "grad_bias).",
+             compared=False),
         Slip("a gradient left as None", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)),
-             says="grad_x is None"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_x is "
+                     "None: did you forget to compute it?",
+             compared=False),
         Slip("lists instead of arrays",
              lambda x, w, g: ((g @ w).tolist(), (g.T @ x).tolist(), g.sum(axis=0).tolist()),
-             says="return a NumPy array"),
+             message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): grad_x is a "
+                     "Python list; return a NumPy array.",
+             compared=False),
     ],
 )
 
@@ -185,16 +210,18 @@ function_exercise(
              message="You multiplied grad_out by tanh(x) instead of its slope.",
              hint="The chain rule needs tanh's derivative, not its value."),
         Slip("a matrix product instead of element-wise",
-             lambda x, g: g @ (1 - np.tanh(x) ** 2).T, says="wrong shape"),
+             lambda x, g: g @ (1 - np.tanh(x) ** 2).T,
+             message="tanh_backward on x and grad_out of shape (1, 3) has the wrong shape.",
+             compared=False),
         Slip("a list instead of an array",
-             lambda x, g: (g * (1 - np.tanh(x) ** 2)).tolist(), says="return a NumPy array"),
+             lambda x, g: (g * (1 - np.tanh(x) ** 2)).tolist(),
+             message="tanh_backward on x and grad_out of shape (1, 3) is a Python list; return "
+                     "a NumPy array.",
+             compared=False),
     ],
 )
 
 # --- 2.3 · Find the bug with the gradient check -----------------------------------------
-
-
-_BUGGY_PARAMETER = BUGGY_PARAMETER
 
 
 def _check_buggy_parameter(buggy_parameter):
@@ -210,7 +237,7 @@ def _check_buggy_parameter(buggy_parameter):
     if buggy_parameter not in names:
         raise Wrong(f"{buggy_parameter!r} is not a parameter of this network.",
                     expected=f"one of {names}", hint="Copy the name from the report.")
-    if buggy_parameter != _BUGGY_PARAMETER:
+    if buggy_parameter != patients.BUGGY_PARAMETER:
         raise Wrong(f"The gradient of {buggy_parameter} agrees with finite differences to "
                     "better than 1e-6, so its backward pass is right.")
     return ("Right: the relative error of linear2.bias is close to 1 — its backward pass "
@@ -223,7 +250,7 @@ def _context_of_2_3():
     from utils.data import make_spirals
 
     points, labels = make_spirals(n_per_class=100, noise=0.03, seed=0)
-    return {"backprop": backprop, "network_with_a_bug": network_with_a_bug,
+    return {"backprop": backprop, "network_with_a_bug": patients.network_with_a_bug,
             "check_x": points[::10].astype(np.float64), "check_y": labels[::10]}
 
 
@@ -241,12 +268,23 @@ register(Exercise(
     checker=_check_buggy_parameter,
     hints=_BUG_HINTS,
     wrong_answers=[
-        Slip("a correct parameter", "linear1.weight", "its backward pass is right"),
+        Slip("a correct parameter", "linear1.weight",
+             message="The gradient of linear1.weight agrees with finite differences to better "
+                     "than 1e-6, so its backward pass is right.",
+             compared=False),
         Slip("the layer's weight instead of its bias", "linear2.weight",
-             "its backward pass is right"),
-        Slip("a name that does not exist", "layer2.bias", "is not a parameter"),
-        Slip("a number", 2, "as text"),
-        Slip("the whole report", {"linear2.bias": 0.97}, "the whole report"),
+             message="The gradient of linear2.weight agrees with finite differences to better "
+                     "than 1e-6, so its backward pass is right.",
+             compared=False),
+        Slip("a name that does not exist", "layer2.bias",
+             message="'layer2.bias' is not a parameter of this network.",
+             compared=False),
+        Slip("a number", 2,
+             message="buggy_parameter should be the parameter's name as text, e.g. ",
+             compared=False, varies=True),
+        Slip("the whole report", {"linear2.bias": 0.97},
+             message="buggy_parameter is the whole report; it should be one name from it.",
+             compared=False),
     ],
     solution_context=_context_of_2_3,
 ))

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import torch
 
+from utils.exercises import patients
 from utils.exercises.core import (
     Case,
     Exercise,
@@ -17,11 +18,6 @@ from utils.exercises.core import (
     expect_close,
     function_exercise,
     register,
-)
-from utils.exercises.patients import (  # noqa: F401 (the notebook imports it from here)
-    DEPTH_OF_STUCK_PATIENT,
-    STUCK_LAYER,
-    network_with_a_stuck_layer,
 )
 
 # --- 3.1 · Predict, then measure ------------------------------------------------------
@@ -122,19 +118,45 @@ register(Exercise(
     hints=_PREDICTION_HINTS,
     wrong_answers=[
         Slip("eight factors instead of seven", (1 / math.sqrt(48)) ** 8,
-             "Count the steps between the layers"),
+             message="Close: the factor is right, but the number of factors is not. Count the "
+                     "steps between the layers.",
+             compared=False),
         Slip("eight factors of 0.144 instead of seven", 0.144 ** 8,
-             "Count the steps between the layers"),
-        Slip("only the sigmoid's slope", 0.25 ** 7, "only the sigmoid's largest slope"),
-        Slip("no decay at all", 1.0, "about 1"),
-        Slip("a negative number", -1e-6, "positive"),
-        Slip("text", "1e-6", "of type str"),
-        Slip("the variance factor", (1 / 48) ** 7, "variance"),
-        Slip("upside down", 48 ** 3.5, "upside down"),
+             message="Close: the factor is right, but the number of factors is not. Count the "
+                     "steps between the layers.",
+             compared=False),
+        Slip("only the sigmoid's slope", 0.25 ** 7,
+             message="You used only the sigmoid's largest slope ",
+             compared=False, varies=True),
+        Slip("no decay at all", 1.0,
+             message="Your prediction is about 1, as if the gradient kept its size from layer "
+                     "to layer; it shrinks at every step. (If you got it by multiplying the "
+                     "factor by 7: the 7 factors multiply each other.)",
+             compared=False),
+        Slip("a negative number", -1e-6,
+             message="A ratio of two gradient norms is a positive, finite number.",
+             compared=False),
+        Slip("text", "1e-6",
+             message="predicted_ratio should be one number, got a value of type str.",
+             compared=False),
+        Slip("the variance factor", (1 / 48) ** 7,
+             message="1/48 is the factor for the gradient's variance, not for its size (norm).",
+             compared=False),
+        Slip("upside down", 48 ** 3.5,
+             message="Your prediction is upside down (above ",
+             compared=False, varies=True),
         Slip("multiplies instead of raising to a power", 0.144 * 7,
-             "multiplying the factor by 7"),
-        Slip("far too small", 1e-30, "orders of magnitude"),
-        Slip("a huge integer", 10 ** 400, "too large for a floating-point"),
+             message="Your prediction is about 1, as if the gradient kept its size from layer "
+                     "to layer; it shrinks at every step. (If you got it by multiplying the "
+                     "factor by 7: the 7 factors multiply each other.)",
+             compared=False),
+        Slip("far too small", 1e-30,
+             message="Your prediction is too small, by about 24 orders of magnitude.",
+             compared=False),
+        Slip("a huge integer", 10 ** 400,
+             message="predicted_ratio is an integer too large for a floating-point number: the "
+                     "ratio of the two gradient norms is below ",
+             compared=False, varies=True),
     ],
 ))
 
@@ -209,13 +231,14 @@ function_exercise(
              message="The bias is missing inside σ': z = Wx + b.",
              hint="What is the unit's input?"),
         Slip("a list of rows", lambda w, b, x: (_slope(w @ x + b)[:, None] * w).tolist(),
-             says="return a NumPy array"),
+             message="The Jacobian of a layer 1 → 1 (weight of shape (1, 1)) is a Python list; "
+                     "return a NumPy array.",
+             compared=False),
     ],
 )
 
 # --- 3.3 · Find the layer where learning stops -------------------------------------------
 
-_DEPTH_OF_PATIENT = DEPTH_OF_STUCK_PATIENT
 #: One layer, as a name or a number: "hidden5", "Hidden 5", "layer 5", "5", "hidden5.linear".
 _ONE_LAYER = re.compile(r"^(?:hidden|layer|hidden layer)?[\s_]*(\d+)"
                         r"(?:\.(?:linear|activation))?$")
@@ -249,12 +272,12 @@ def _layer_number(stuck_layer):
 
 def _check_stuck_layer(stuck_layer):
     number = _layer_number(stuck_layer)
-    if not 1 <= number <= _DEPTH_OF_PATIENT:
+    if not 1 <= number <= patients.DEPTH_OF_STUCK_PATIENT:
         raise Wrong(f"There is no hidden layer {number}: the patient has hidden1 to "
-                    f"hidden{_DEPTH_OF_PATIENT}.", got=repr(stuck_layer)[:80])
-    if number == STUCK_LAYER:
-        return (f"Right: hidden{STUCK_LAYER} is saturated (most of its tanh outputs are near "
-                "±1), so its own weights get a gradient tens of times smaller than their "
+                    f"hidden{patients.DEPTH_OF_STUCK_PATIENT}.", got=repr(stuck_layer)[:80])
+    if number == patients.STUCK_LAYER:
+        return (f"Right: hidden{patients.STUCK_LAYER} is saturated (most of its tanh outputs are "
+                "near ±1), so its own weights get a gradient tens of times smaller than their "
                 "neighbours' — that layer has stopped learning, while the gradient still "
                 "passes through it to the layers below.")
     raise Wrong(f"hidden{number} is not the layer that stopped learning: its units are not "
@@ -271,8 +294,8 @@ def _context_of_3_3():
 
     split = digits_split()
     return {"GradFlow": GradFlow, "F": F, "device": torch.device("cpu"),
-            "network_with_a_stuck_layer": network_with_a_stuck_layer,
-            "patient": network_with_a_stuck_layer(),
+            "network_with_a_stuck_layer": patients.network_with_a_stuck_layer,
+            "patient": patients.network_with_a_stuck_layer(),
             "batch_x": torch.as_tensor(split.x_train[:512]),
             "batch_y": torch.as_tensor(split.y_train[:512])}
 
@@ -284,15 +307,37 @@ register(Exercise(
     checker=_check_stuck_layer,
     hints=_STUCK_HINTS,
     wrong_answers=[
-        Slip("the first layer", "hidden1", "hidden1 is not the layer"),
-        Slip("the output layer", "output", "output layer is not the one"),
-        Slip("a neighbour", 6, "hidden6 is not the layer"),
-        Slip("a neighbour as a NumPy integer", np.int64(4), "hidden4 is not the layer"),
-        Slip("a list", ["hidden5"], "of type list"),
-        Slip("two layers", "hidden5 or hidden6", "Could not read"),
-        Slip("a range of layers", "layers 5-8", "Could not read"),
-        Slip("a negation", "not 5", "Could not read"),
-        Slip("a layer that does not exist", "hidden9", "no hidden layer 9"),
+        Slip("the first layer", "hidden1",
+             message="hidden1 is not the layer that stopped learning: its units are not "
+                     "saturated and its weights still get a gradient like their neighbours'.",
+             compared=False),
+        Slip("the output layer", "output",
+             message="The output layer is not the one: the stuck layer is a hidden layer.",
+             compared=False),
+        Slip("a neighbour", 6,
+             message="hidden6 is not the layer that stopped learning: its units are not "
+                     "saturated and its weights still get a gradient like their neighbours'.",
+             compared=False),
+        Slip("a neighbour as a NumPy integer", np.int64(4),
+             message="hidden4 is not the layer that stopped learning: its units are not "
+                     "saturated and its weights still get a gradient like their neighbours'.",
+             compared=False),
+        Slip("a list", ["hidden5"],
+             message="stuck_layer should be one layer's name such as 'hidden2' (or its number), "
+                     "got a value of type list.",
+             compared=False),
+        Slip("two layers", "hidden5 or hidden6",
+             message="Could not read 'hidden5 or hidden6' as the name of one layer.",
+             compared=False),
+        Slip("a range of layers", "layers 5-8",
+             message="Could not read 'layers 5-8' as the name of one layer.",
+             compared=False),
+        Slip("a negation", "not 5",
+             message="Could not read 'not 5' as the name of one layer.",
+             compared=False),
+        Slip("a layer that does not exist", "hidden9",
+             message="There is no hidden layer 9: the patient has hidden1 to hidden8.",
+             compared=False),
     ],
     solution_context=_context_of_3_3,
 ))

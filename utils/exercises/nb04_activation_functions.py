@@ -99,12 +99,25 @@ function_exercise(
         Slip("negative slope", lambda x, slope=0.01: np.where(x > 0, 1.0, -slope),
              message="The negative side has the wrong sign: slope·x rises with x, so its "
                      "derivative is positive.", hint="Does a·x rise or fall?"),
-        Slip("a single number", lambda x, slope=0.01: 1.0, says="single number"),
-        Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope, says="`if x > 0`"),
+        Slip("a single number", lambda x, slope=0.01: 1.0,
+             message="leaky_relu_derivative on x of shape (2,), slope=0.01 is a single number, "
+                     "but it should be an array of shape (2,) (one value per element).",
+             compared=False),
+        Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope,
+             message="On x of shape (2,), slope=0.01: `x` is a NumPy array, not a single "
+                     "number, so `if x > 0` (or `... if x > 0 else ...`) cannot decide for all "
+                     "its elements at once: Python raised \"The truth value of an array with "
+                     "more than one element is ambiguous. Use a.any() or a.all()\".",
+             compared=False),
         Slip("overwrites the caller's x", _in_place_derivative,
-             says="changed its input `x` in place"),
+             message="`leaky_relu_derivative` changed its input `x` in place (as `x -= ...`, `x "
+                     "*= ...` or `x[...] = ...` do): the caller's `x` is overwritten, and code "
+                     "that uses it again gets wrong numbers.",
+             compared=False),
         Slip("a list", lambda x, slope=0.01: [1.0 if v > 0 else slope for v in np.ravel(x)],
-             says="return a NumPy array"),
+             message="leaky_relu_derivative on x of shape (2,), slope=0.01 is a Python list; "
+                     "return a NumPy array.",
+             compared=False),
     ],
 )
 
@@ -163,29 +176,35 @@ def _check_dead_fraction(dead_fraction):
                         hint="Turn the one True/False per unit into a share.")
         value = float(got_array.ravel()[0])
         slips = [
-            (float((values == 0).mean()), "You computed the fraction of zero *values*. A unit "
-             "is dead only if it is zero for every example."),
-            (float((values == 0).any(axis=0).mean()), "You counted units that are zero for "
-             "*some* example. Every ReLU unit is zero for some inputs; dead means zero for "
-             "all of them."),
-            (float((values == 0).all(axis=1).mean()), "You looked along the wrong axis: rows "
-             "are examples, columns are units."),
-            (float((values == 0).all(axis=0).sum()), "You returned the number of dead units; "
-             "the fraction divides by the number of units."),
-            (float((values < 1e-3).all(axis=0).mean()), "You counted units with *small* "
-             "outputs as dead. Dead means exactly zero for every example: only then is its "
-             "gradient exactly 0 (a unit with tiny outputs still learns)."),
-            (0.0, "Your answer is 0, yet some units are dead. Two slips give 0: a test "
-             "`< 0` (ReLU outputs are never negative, so it finds nothing), and `.all()` "
-             "without an axis (one answer for the whole array instead of one per unit)."),
-            (1 - expected, "You returned the share of units that are *alive* (nonzero for "
-             "some example); the dead share is what is left."),
+            Slip("share of zero values", float((values == 0).mean()),
+                 "You computed the fraction of zero *values*. A unit is dead only if it is zero "
+                 "for every example."),
+            Slip("any instead of all", float((values == 0).any(axis=0).mean()),
+                 "You counted units that are zero for *some* example. Every ReLU unit is zero "
+                 "for some inputs; dead means zero for all of them."),
+            Slip("wrong axis", float((values == 0).all(axis=1).mean()),
+                 "You looked along the wrong axis: rows are examples, columns are units."),
+            Slip("count, not share", float((values == 0).all(axis=0).sum()),
+                 "You returned the number of dead units; the fraction divides by the number of "
+                 "units."),
+            Slip("small counted as dead", float((values < 1e-3).all(axis=0).mean()),
+                 "You counted units with *small* outputs as dead. Dead means exactly zero for "
+                 "every example: only then is its gradient exactly 0 (a unit with tiny outputs "
+                 "still learns)."),
+            Slip("zero", 0.0,
+                 "Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
+                 "(ReLU outputs are never negative, so it finds nothing), and `.all()` without "
+                 "an axis (one answer for the whole array instead of one per unit)."),
+            Slip("alive share", 1 - expected,
+                 "You returned the share of units that are *alive* (nonzero for some example); "
+                 "the dead share is what is left."),
         ]
         first_rows = sorted({float((values[:n] == 0).all(axis=0).mean())
                              for n in range(1, values.shape[0] // 2)})
-        slips += [(slip, "You looked at the first few rows (examples) only. A unit that is "
-                   "zero on those may fire on a later example: use every row.")
-                  for slip in first_rows]
+        slips += [Slip("first rows only", value_of_rows,
+                       "You looked at the first few rows (examples) only. A unit that is "
+                       "zero on those may fire on a later example: use every row.")
+                  for value_of_rows in first_rows]
         if expected and np.isclose(value, 100 * expected, rtol=1e-6):
             raise OtherConvention(PERCENTAGE, expected=f"{expected:.6g}", got=f"{value:.6g}")
         reject_slips(value, slips, right=expected, expected=f"{expected:.6g}",
@@ -209,22 +228,64 @@ register(Exercise(
     checker=_check_dead_fraction,
     hints=_DEAD_HINTS,
     wrong_answers=[
-        Slip("fraction of zero values", lambda a: (a == 0).mean(), "zero *values*"),
-        Slip("zero for any example", lambda a: (a == 0).any(axis=0).mean(), "*some* example"),
-        Slip("wrong axis", lambda a: (a == 0).all(axis=1).mean(), "wrong axis"),
-        Slip("a count", lambda a: (a == 0).all(axis=0).sum(), "number of dead units"),
-        Slip("one batch", lambda a: (a[:64] == 0).all(axis=0).mean(), "first few rows"),
-        Slip("negative instead of zero", lambda a: (a < 0).all(axis=0).mean(), "never negative"),
-        Slip("forgets the axis", lambda a: (a == 0).all(), "without an axis"),
+        Slip("fraction of zero values", lambda a: (a == 0).mean(),
+             message="You computed the fraction of zero *values*. A unit is dead only if it is "
+                     "zero for every example.",
+             compared=False),
+        Slip("zero for any example", lambda a: (a == 0).any(axis=0).mean(),
+             message="You counted units that are zero for *some* example. Every ReLU unit is "
+                     "zero for some inputs; dead means zero for all of them.",
+             compared=False),
+        Slip("wrong axis", lambda a: (a == 0).all(axis=1).mean(),
+             message="You looked along the wrong axis: rows are examples, columns are units.",
+             compared=False),
+        Slip("a count", lambda a: (a == 0).all(axis=0).sum(),
+             message="You returned the number of dead units; the fraction divides by the number "
+                     "of units.",
+             compared=False),
+        Slip("one batch", lambda a: (a[:64] == 0).all(axis=0).mean(),
+             message="You looked at the first few rows (examples) only. A unit that is zero on "
+                     "those may fire on a later example: use every row.",
+             compared=False),
+        Slip("negative instead of zero", lambda a: (a < 0).all(axis=0).mean(),
+             message="Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
+                     "(ReLU outputs are never negative, so it finds nothing), and `.all()` "
+                     "without an axis (one answer for the whole array instead of one per unit).",
+             compared=False),
+        Slip("forgets the axis", lambda a: (a == 0).all(),
+             message="dead_fraction of a 200×10 array returned False, a single True/False: "
+                     "`.all()` without an axis asks whether the *whole array* is zero, one "
+                     "answer for all units.",
+             compared=False),
         Slip("forgets the axis, then takes the mean", lambda a: (a == 0).all().mean(),
-             "without an axis"),
+             message="Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
+                     "(ReLU outputs are never negative, so it finds nothing), and `.all()` "
+                     "without an axis (one answer for the whole array instead of one per unit).",
+             compared=False),
         Slip("a threshold instead of exactly zero", lambda a: (a < 1e-3).all(axis=0).mean(),
-             "exactly zero"),
-        Slip("one value per unit", lambda a: (a == 0).all(axis=0), "single number"),
-        Slip("first row only", lambda a: (a[0] == 0).mean(), "first few rows"),
-        Slip("first 5 rows", lambda a: (a[:5] == 0).all(0).mean(), "first few rows"),
-        Slip("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean(), "first few rows"),
-        Slip("the alive fraction", lambda a: (a != 0).any(axis=0).mean(), "*alive*"),
+             message="You counted units with *small* outputs as dead. Dead means exactly zero "
+                     "for every example: only then is its gradient exactly ",
+             compared=False, varies=True),
+        Slip("one value per unit", lambda a: (a == 0).all(axis=0),
+             message="dead_fraction of a 200×10 array should be a single number, the fraction "
+                     "of dead units.",
+             compared=False),
+        Slip("first row only", lambda a: (a[0] == 0).mean(),
+             message="You looked at the first few rows (examples) only. A unit that is zero on "
+                     "those may fire on a later example: use every row.",
+             compared=False),
+        Slip("first 5 rows", lambda a: (a[:5] == 0).all(0).mean(),
+             message="You looked at the first few rows (examples) only. A unit that is zero on "
+                     "those may fire on a later example: use every row.",
+             compared=False),
+        Slip("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean(),
+             message="You looked at the first few rows (examples) only. A unit that is zero on "
+                     "those may fire on a later example: use every row.",
+             compared=False),
+        Slip("the alive fraction", lambda a: (a != 0).any(axis=0).mean(),
+             message="You returned the share of units that are *alive* (nonzero for some "
+                     "example); the dead share is what is left.",
+             compared=False),
     ],
 ))
 
@@ -279,11 +340,24 @@ function_exercise(
                      "not α·eˣ − 1 (the two agree only for α = 1). Mind the brackets.",
              hint="Where do the brackets go?"),
         Slip("scalar code", lambda x, alpha=1.0: x if x > 0 else alpha * (np.exp(x) - 1),
-             says="`if x > 0`"),
-        Slip("overwrites the caller's x", _in_place_elu, says="changed its input `x` in place"),
+             message="On x of shape (2,), alpha=1.0: `x` is a NumPy array, not a single number, "
+                     "so `if x > 0` (or `... if x > 0 else ...`) cannot decide for all its "
+                     "elements at once: Python raised \"The truth value of an array with more "
+                     "than one element is ambiguous. Use a.any() or a.all()\".",
+             compared=False),
+        Slip("overwrites the caller's x", _in_place_elu,
+             message="`elu` changed its input `x` in place (as `x -= ...`, `x *= ...` or "
+                     "`x[...] = ...` do): the caller's `x` is overwritten, and code that uses "
+                     "it again gets wrong numbers.",
+             compared=False),
         Slip("a list", lambda x, alpha=1.0: [float(v) if v > 0 else alpha * np.expm1(v)
-                                             for v in np.ravel(x)], says="return a NumPy array"),
+                                             for v in np.ravel(x)],
+             message="elu on x of shape (2,), alpha=1.0 is a Python list; return a NumPy array.",
+             compared=False),
         Slip("float32 with a wrong α", lambda x, alpha=1.0: np.where(
-            x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32), says="differs"),
+            x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32),
+             message="elu on x of shape (2,), alpha=1.0 differs from the expected value at "
+                     "index (0,) (1 of 2 values differ).",
+             compared=False),
     ],
 )

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from utils import initializers
 from utils.exercises.core import (
     Convention,
     Exercise,
@@ -18,7 +19,7 @@ from utils.exercises.core import (
     register,
     reject_slips,
 )
-from utils.exercises.patients import STALL_NETWORKS, STALL_OPTIONS, STALLING  # noqa: F401
+from utils.exercises.patients import STALL_NETWORKS, STALL_OPTIONS, STALLING
 
 # --- 5.1 · The gain of a leaky ReLU -----------------------------------------------------
 
@@ -117,14 +118,30 @@ register(Exercise(
     hints=_GAIN_HINTS,
     wrong_answers=[
         *_GAIN_SLIPS,
-        Slip("plain ReLU gain, 2 decimals", 1.41, "plain ReLU"),
+        Slip("plain ReLU gain, 2 decimals", 1.41,
+             message="That is the gain of the plain ReLU: it ignores what the leaky ReLU lets "
+                     "through on the negative side (a² of the variance there).",
+             compared=False),
         Slip("calculate_gain('leaky_relu') without the slope", _TORCH_DEFAULT_LEAKY_GAIN,
-             "default slope 0.01"),
-        Slip("the same, rounded", 1.4141, "default slope 0.01"),
-        Slip("far off", 3.0, "is off"),
-        Slip("a string", "1.39", "should be a number"),
-        Slip("an array of two", np.array([1.39, 1.39]), "should be a number"),
-        Slip("a huge integer", 10 ** 400, "not a finite number"),
+             message="That is torch.nn.init.calculate_gain(\"leaky_relu\") with its default "
+                     "slope 0.01; here the slope is a = 0.2.",
+             compared=False),
+        Slip("the same, rounded", 1.4141,
+             message="That is torch.nn.init.calculate_gain(\"leaky_relu\") with its default "
+                     "slope 0.01; here the slope is a = 0.2.",
+             compared=False),
+        Slip("far off", 3.0,
+             message="leaky_gain is off.",
+             compared=False),
+        Slip("a string", "1.39",
+             message="leaky_gain should be a number, got str.",
+             compared=False),
+        Slip("an array of two", np.array([1.39, 1.39]),
+             message="leaky_gain should be a number, got ndarray.",
+             compared=False),
+        Slip("a huge integer", 10 ** 400,
+             message="leaky_gain is inf, not a finite number.",
+             compared=False),
     ],
 ))
 
@@ -239,25 +256,25 @@ def _check_xavier_values(my_xavier_uniform):
                         "uniform 1.8, normal 3)",
                     hint="Which distribution does the task ask for?")
     slips = [
-        ((FAN_IN + FAN_OUT) / FAN_IN,
-         "The variance is 2/fan_in: you used fan_in alone. Glorot & Bengio average the "
-         "forward (fan_in) and backward (fan_out) conditions."),
-        ((FAN_IN + FAN_OUT) / FAN_OUT,
-         "The variance is 2/fan_out: you used fan_out alone; Glorot & Bengio use both fans."),
-        (1 / 3,
-         "The variance is a third of what it should be: you used the standard deviation "
-         "as the bound. A uniform U[−b, b] has variance b²/3, not b²."),
-        ((6 / (FAN_IN + FAN_OUT)) ** 2 / 3 / variance,
-         "The bound lacks its square root."),
-        (1 / 2,
-         "The variance is half of what it should be: the bound needs √6, not √3 (the 2 of "
-         "Glorot's variance times the 3 of b²/3)."),
-        ((FAN_IN + FAN_OUT) / (2 * FAN_IN),
-         "The variance is 1/fan_in: that is LeCun-uniform, bound √(3/fan_in). Glorot & "
-         "Bengio average fan_in and fan_out."),
-        (2,
-         "The variance is twice what it should be: that is a gain of √2 (He's, for ReLU). "
-         "Plain Xavier has gain 1."),
+        Slip("fan_in alone", (FAN_IN + FAN_OUT) / FAN_IN,
+             "The variance is 2/fan_in: you used fan_in alone. Glorot & Bengio average the "
+             "forward (fan_in) and backward (fan_out) conditions."),
+        Slip("fan_out alone", (FAN_IN + FAN_OUT) / FAN_OUT,
+             "The variance is 2/fan_out: you used fan_out alone; Glorot & Bengio use both fans."),
+        Slip("the standard deviation as the bound", 1 / 3,
+             "The variance is a third of what it should be: you used the standard deviation "
+             "as the bound. A uniform U[−b, b] has variance b²/3, not b²."),
+        Slip("missing square root", (6 / (FAN_IN + FAN_OUT)) ** 2 / 3 / variance,
+             "The bound lacks its square root."),
+        Slip("√3 instead of √6", 1 / 2,
+             "The variance is half of what it should be: the bound needs √6, not √3 (the 2 of "
+             "Glorot's variance times the 3 of b²/3)."),
+        Slip("LeCun-uniform", (FAN_IN + FAN_OUT) / (2 * FAN_IN),
+             "The variance is 1/fan_in: that is LeCun-uniform, bound √(3/fan_in). Glorot & "
+             "Bengio average fan_in and fan_out."),
+        Slip("gain √2", 2,
+             "The variance is twice what it should be: that is a gain of √2 (He's, for "
+             "ReLU). Plain Xavier has gain 1."),
     ]
     reject_slips(ratio, slips, rtol=0.04, atol=0.0, expected=f"variance ≈ {variance:.5f}",
                  shown=f"variance {got.var():.5f}")
@@ -304,58 +321,103 @@ register(Exercise(
     checker=_check_xavier_uniform,
     hints=_XAVIER_HINTS,
     wrong_answers=[
-        Slip("fan_in only", _uniform(lambda i, o: math.sqrt(6 / i)), "fan_in alone"),
-        Slip("normal instead of uniform", _normal_xavier, "normally distributed"),
+        Slip("fan_in only", _uniform(lambda i, o: math.sqrt(6 / i)),
+             message="The variance is 2/fan_in: you used fan_in alone. Glorot & Bengio average "
+                     "the forward (fan_in) and backward (fan_out) conditions.",
+             compared=False),
+        Slip("normal instead of uniform", _normal_xavier,
+             message="The weights look normally distributed (bell-shaped, with ",
+             compared=False, varies=True),
         Slip("the standard deviation as the bound",
-             _uniform(lambda i, o: math.sqrt(2 / (i + o))), "a third"),
-        Slip("missing square root", _uniform(lambda i, o: 6 / (i + o)), "square root"),
-        Slip("√3 instead of √6", _uniform(lambda i, o: math.sqrt(3 / (i + o))), "half"),
+             _uniform(lambda i, o: math.sqrt(2 / (i + o))),
+             message="The variance is a third of what it should be: you used the standard "
+                     "deviation as the bound. A uniform U[−b, b] has variance ",
+             compared=False, varies=True),
+        Slip("missing square root", _uniform(lambda i, o: 6 / (i + o)),
+             message="The bound lacks its square root.",
+             compared=False),
+        Slip("√3 instead of √6", _uniform(lambda i, o: math.sqrt(3 / (i + o))),
+             message="The variance is half of what it should be: the bound needs ",
+             compared=False, varies=True),
         Slip("transposed, and the bound from fan_in only",
              lambda i, o, rng: _uniform(lambda a, b: math.sqrt(6 / b))(o, i, rng),
-             "transposed"),
+             message="For fan_in = 300 and fan_out = 100 the matrix is transposed: like "
+                     "nn.Linear.weight, it has one row per output unit and one column per input.",
+             compared=False),
         Slip("ignores rng", lambda i, o, rng: np.random.uniform(-math.sqrt(6 / (i + o)),
                                                                 math.sqrt(6 / (i + o)), (o, i)),
-             "does not draw (only) from `rng`"),
+             message="Two calls with generators of the same seed gave different matrices: the "
+                     "function does not draw (only) from `rng`.",
+             compared=False),
         Slip("U[0, b]", lambda i, o, rng: rng.uniform(0, math.sqrt(6 / (i + o)), (o, i)),
-             "not centred"),
+             message="The weights are not centred on ",
+             compared=False, varies=True),
         Slip("own fixed generator", lambda i, o, rng: np.random.default_rng(0).uniform(
-            -math.sqrt(6 / (i + o)), math.sqrt(6 / (i + o)), (o, i)), "ignores the `rng`"),
-        Slip("all zeros", lambda i, o, rng: np.zeros((o, i)), "constant"),
-        Slip("LeCun-uniform", _uniform(lambda i, o: math.sqrt(3 / i)), "LeCun"),
-        Slip("gain √2", _uniform(lambda i, o: math.sqrt(12 / (i + o))), "gain of √2"),
+            -math.sqrt(6 / (i + o)), math.sqrt(6 / (i + o)), (o, i)),
+             message="Generators of different seeds gave the same matrix: the function ignores "
+                     "the `rng` it is given (perhaps it makes its own generator).",
+             compared=False),
+        Slip("all zeros", lambda i, o, rng: np.zeros((o, i)),
+             message="Every weight is 0: the matrix is constant, not random.",
+             compared=False),
+        Slip("LeCun-uniform", _uniform(lambda i, o: math.sqrt(3 / i)),
+             message="The variance is 1/fan_in: that is LeCun-uniform, bound √(3/fan_in). "
+                     "Glorot & Bengio average fan_in and fan_out.",
+             compared=False),
+        Slip("gain √2", _uniform(lambda i, o: math.sqrt(12 / (i + o))),
+             message="The variance is twice what it should be: that is a gain of √2 (He's, for "
+                     "ReLU). Plain Xavier has gain 1.",
+             compared=False),
         Slip("hard-coded for 300 → 100",
              lambda i, o, rng: rng.uniform(-_BOUND_300_100, _BOUND_300_100, (100, 300)),
-             "For fan_in = 40 and fan_out = 500 the matrix has the wrong shape"),
+             message="For fan_in = 40 and fan_out = 500 the matrix has the wrong shape.",
+             compared=False),
         Slip("hard-coded bound",
              lambda i, o, rng: rng.uniform(-_BOUND_300_100, _BOUND_300_100, (o, i)),
-             "follow the arguments"),
+             message="For fan_in = 40 and fan_out = 500 the weights have the wrong spread (they "
+                     "pass at 300 → 100): does your bound follow the arguments fan_in and "
+                     "fan_out?",
+             compared=False),
         Slip("a list of rows", lambda i, o, rng: _uniform(
-            lambda a, b: math.sqrt(6 / (a + b)))(i, o, rng).tolist(), "return a NumPy array"),
+            lambda a, b: math.sqrt(6 / (a + b)))(i, o, rng).tolist(),
+             message="the weight matrix is a Python list; return a NumPy array.",
+             compared=False),
     ],
 ))
 
 # --- 5.3 · Which networks stall? ----------------------------------------------------------
 
-def _fan_factor(init, n_in, n_out):
-    """n_in·Var(w) of a layer n_in → n_out at initialization (for orthogonal weights: the
-    factor by which the layer multiplies the second moment per unit)."""
-    return {"he": 2.0, "xavier": 2 * n_in / (n_in + n_out), "default": 1 / 3,
-            "orthogonal √2": 2.0 * min(1.0, n_in / n_out)}[init]
+def _fan_factor(init: str, gain: float | None, n_in: int, n_out: int) -> float:
+    """n_in·Var(w) of a layer n_in → n_out at initialization by ``init`` (a name of
+    ``utils.initializers.INITIALIZERS`` or "default") with ``gain`` (None: the table's
+    default gain); for orthogonal weights, the factor by which the layer multiplies the
+    second moment per unit."""
+    if init == "default":  # PyTorch's U(±1/√n_in): Var(w) = 1/(3·n_in)
+        return 1 / 3
+    row = initializers.lookup(init)
+    gain = row.default_gain if gain is None else gain
+    if row.name.startswith("xavier"):  # Var(w) = gain²·2/(n_in + n_out)
+        return gain ** 2 * 2 * n_in / (n_in + n_out)
+    if row.name == "orthogonal":  # orthonormal rows or columns, times the gain
+        return gain ** 2 * min(1.0, n_in / n_out)
+    if row.name.startswith(("he_", "lecun_")):  # Var(w) = gain²/n_in
+        return gain ** 2
+    raise ValueError(f"init {init!r} is not one of exercise 5.3's networks.")
 
 
 def signal_factor(letter: str, n_in: int = 64, width: int = 128) -> float:
     """The factor by which the hidden layers of network ``letter`` multiply the signal's
     second moment at initialization: the product over its layers of n_in·Var(w)·c, with
     c = 1/2 for ReLU (it zeroes half of a symmetric input) and 1 for tanh near 0."""
-    activation, hidden, init = STALL_NETWORKS[letter]
-    keeps = 0.5 if activation == "relu" else 1.0
-    fans = [(n_in, width)] + [(width, width)] * (hidden - 1)
-    return math.prod(_fan_factor(init, a, b) * keeps for a, b in fans)
+    spec = STALL_NETWORKS[letter]
+    keeps = 0.5 if spec.activation == "relu" else 1.0
+    fans = [(n_in, width)] + [(width, width)] * (spec.depth - 1)
+    return math.prod(_fan_factor(spec.init, spec.gain, a, b) * keeps for a, b in fans)
 
 
 def _why():
     """Why each network stalls or trains, with its factor worked out from the network."""
-    first_xavier = _fan_factor("xavier", 64, 128) / 2
+    first_xavier = _fan_factor("xavier_normal", None, 64, 128) / 2
     return {
         "A": "A (He) is the init that keeps a ReLU network's signal steady: n·Var(w) = 2 "
              f"undoes ReLU's halving in every layer (factor {signal_factor('A'):.3g}): it "
@@ -454,17 +516,40 @@ register(Exercise(
     checker=_check_stalls,
     hints=[_STALL_NUDGE],
     wrong_answers=[
-        Slip("forgets PyTorch's default", {"B"}, "1 missing"),
-        Slip("shallow Xavier too", {"B", "C", "D"}, "1 letter too many"),
-        Slip("tanh Xavier too", {"B", "C", "E"}, "1 letter too many"),
-        Slip("orthogonal too", ["B", "C", "F"], "1 letter too many"),
-        Slip("He instead of Xavier", "A", "1 letter too many (a network that trains) and 2 "
-             "missing"),
-        Slip("none", set(), "2 missing"),
-        Slip("unknown letter", {"B", "G"}, "Unknown option"),
-        Slip("text: B and D", "B and D", "1 letter too many"),
-        Slip("text: none", "none", "2 missing"),
-        Slip("text: a word", "B, C, maybe", "Could not read MAYBE"),
-        Slip("text: letters run together", "BC", "Could not read BC"),
+        Slip("forgets PyTorch's default", {"B"},
+             message="Not quite: your set has 1 missing (a network that stalls).",
+             compared=False),
+        Slip("shallow Xavier too", {"B", "C", "D"},
+             message="Not quite: your set has 1 letter too many (a network that trains).",
+             compared=False),
+        Slip("tanh Xavier too", {"B", "C", "E"},
+             message="Not quite: your set has 1 letter too many (a network that trains).",
+             compared=False),
+        Slip("orthogonal too", ["B", "C", "F"],
+             message="Not quite: your set has 1 letter too many (a network that trains).",
+             compared=False),
+        Slip("He instead of Xavier", "A",
+             message="Not quite: your set has 1 letter too many (a network that trains) and 2 "
+                     "missing (networks that stall).",
+             compared=False),
+        Slip("none", set(),
+             message="Not quite: your set has 2 missing (networks that stall).",
+             compared=False),
+        Slip("unknown letter", {"B", "G"},
+             message="Unknown option(s) G: the options are A, B, C, D, E, F.",
+             compared=False),
+        Slip("text: B and D", "B and D",
+             message="Not quite: your set has 1 letter too many (a network that trains) and 1 "
+                     "missing (a network that stalls).",
+             compared=False),
+        Slip("text: none", "none",
+             message="Not quite: your set has 2 missing (networks that stall).",
+             compared=False),
+        Slip("text: a word", "B, C, maybe",
+             message="Could not read MAYBE as option letters.",
+             compared=False),
+        Slip("text: letters run together", "BC",
+             message="Could not read BC as option letters.",
+             compared=False),
     ],
 ))

@@ -9,10 +9,6 @@ cause with the course's tools; the check compares with ``cause`` and ``where``::
     patient = PATIENTS["stuck layer"]
     net = patient.build(seed=0)
     patient.cause, patient.where, patient.fixed_in
-
-The notebooks import the builders by their old paths too
-(``utils.exercises.nb02_backpropagation.network_with_a_bug``,
-``utils.exercises.nb03_vanishing_gradients.network_with_a_stuck_layer``).
 """
 
 from __future__ import annotations
@@ -84,10 +80,8 @@ def network_with_a_stuck_layer(seed: int = 0) -> torch.nn.Module:
     """An 8-layer tanh MLP (64 → 10, width 64) in which one layer has stopped learning."""
     from utils.nets import make_mlp
 
-    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
-        torch.manual_seed(seed)
-        model = make_mlp(64, 10, depth=DEPTH_OF_STUCK_PATIENT, width=64, activation="tanh",
-                         init="xavier_uniform")
+    model = make_mlp(64, 10, depth=DEPTH_OF_STUCK_PATIENT, width=64, activation="tanh",
+                     init="xavier_uniform", seed=seed)
     with torch.no_grad():
         getattr(model, f"hidden{STUCK_LAYER}").linear.weight.mul_(STUCK_SCALE)
     return model
@@ -105,35 +99,43 @@ STALL_OPTIONS = {
     "E": "tanh, 30 layers, Xavier init",
     "F": "ReLU, 30 layers, orthogonal init with gain √2",
 }
-#: The same networks as (activation, hidden layers, init): the hidden layers are 64 → 128,
-#: then 128 → 128 (notebook 05's network, make_mlp(64, 10, depth, 128)).
-STALL_NETWORKS = {
-    "A": ("relu", 29, "he"), "B": ("relu", 29, "xavier"), "C": ("relu", 29, "default"),
-    "D": ("relu", 2, "xavier"), "E": ("tanh", 29, "xavier"), "F": ("relu", 29, "orthogonal √2"),
+
+@dataclass(frozen=True)
+class StallNetwork:
+    """One network of exercise 5.3 as ``utils.nets.make_mlp`` builds it (64 → 10, width 128):
+    its ``activation``, ``depth`` (hidden layers), ``init`` (a name of
+    ``utils.initializers.INITIALIZERS``, or "default" for PyTorch's own) and ``gain``
+    (None: the table's default gain)."""
+
+    activation: str
+    depth: int
+    init: str
+    gain: float | None = None
+
+
+#: The same networks for make_mlp: the hidden layers are 64 → 128, then 128 → 128 (notebook
+#: 05's network, make_mlp(64, 10, depth, 128)).
+STALL_NETWORKS: dict[str, StallNetwork] = {
+    "A": StallNetwork("relu", 29, "he_normal"),
+    "B": StallNetwork("relu", 29, "xavier_normal"),
+    "C": StallNetwork("relu", 29, "default"),
+    "D": StallNetwork("relu", 2, "xavier_normal"),
+    "E": StallNetwork("tanh", 29, "xavier_normal"),
+    "F": StallNetwork("relu", 29, "orthogonal", gain=math.sqrt(2)),
 }
 STALLING = {"B", "C"}
-#: The initializer names of ``utils.nets.make_mlp`` for the inits of ``STALL_NETWORKS``
-#: (orthogonal √2 is applied afterwards by ``utils.initializers.apply_init``).
-_MAKE_MLP_INITS = {"he": "he_normal", "xavier": "xavier_normal", "default": "default",
-                   "orthogonal √2": "default"}
 
 
 def stall_network(letter: str, seed: int = 0) -> torch.nn.Module:
     """Network ``letter`` (A–F) of exercise 5.3, initialized from ``seed`` without touching
     the caller's random state."""
-    from utils import initializers
     from utils.nets import make_mlp
 
     if letter not in STALL_NETWORKS:
         raise ValueError(f"letter must be one of {', '.join(STALL_NETWORKS)}, got {letter!r}.")
-    activation, hidden, init = STALL_NETWORKS[letter]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = make_mlp(64, 10, depth=hidden, width=128, activation=activation,
-                       init=_MAKE_MLP_INITS[init])
-    if init == "orthogonal √2":
-        initializers.apply_init(net, "orthogonal", gain=math.sqrt(2), rng=seed)
-    return net
+    spec = STALL_NETWORKS[letter]
+    return make_mlp(64, 10, depth=spec.depth, width=128, activation=spec.activation,
+                    init=spec.init, gain=spec.gain, seed=seed)
 
 
 def _stall_builder(letter: str) -> Callable[..., torch.nn.Module]:
