@@ -1,13 +1,15 @@
 """utils.gradflow: hooks, statistics, clean-up, figures and the diagnosis."""
 
+import math
+
 import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils import gradflow
-from utils.nets import make_mlp
+from utils import diagnosis, gradflow, plots
+from utils.nets import make_mlp, make_sequence_model
 
 from conftest import DeclaredOutOfOrder, StateReader
 
@@ -80,21 +82,21 @@ def test_hooks_are_removed_even_after_an_error(batch):
 
 
 def test_sigmoid_net_vanishes_and_relu_he_net_does_not(batch):
-    sigmoid = gradflow.diagnose(net(depth=10, activation="sigmoid", init="glorot_standard"), batch)
+    sigmoid = diagnosis.diagnose(net(depth=10, activation="sigmoid", init="glorot_standard"), batch)
     assert sigmoid.conditions == ["vanishing"] and sigmoid.gradient_ratio < 1e-5
     assert "notebooks 04 (Activation functions)" in repr(sigmoid)
-    healthy = gradflow.diagnose(net(depth=10), batch)
+    healthy = diagnosis.diagnose(net(depth=10), batch)
     assert healthy.healthy and "no problem found" in repr(healthy)
 
 
 def test_large_init_explodes(batch):
-    result = gradflow.diagnose(net(depth=10, init="normal", init_std=1.0), batch)
+    result = diagnosis.diagnose(net(depth=10, init="normal", init_std=1.0), batch)
     assert "exploding" in result.conditions and result.gradient_ratio > 1e3
     assert "10 (Exploding gradients and clipping)" in repr(result)
 
 
 def test_large_tanh_init_saturates(batch):
-    result = gradflow.diagnose(net(depth=6, activation="tanh", init="normal", init_std=1.0),
+    result = diagnosis.diagnose(net(depth=6, activation="tanh", init="normal", init_std=1.0),
                                batch)
     assert "saturated" in result.conditions
 
@@ -103,14 +105,14 @@ def test_negative_bias_kills_relu_units(batch):
     model = net(depth=4)
     with torch.no_grad():
         model.hidden2.linear.bias.fill_(-20.0)
-    result = gradflow.diagnose(model, batch)
+    result = diagnosis.diagnose(model, batch)
     assert "dead" in result.conditions and "hidden2.activation" in repr(result)
 
 
 def test_diagnose_changes_no_weight_and_clears_gradients(batch):
     model = net(depth=3)
     before = [p.detach().clone() for p in model.parameters()]
-    gradflow.diagnose(model, [batch, batch])
+    diagnosis.diagnose(model, [batch, batch])
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert all(p.grad is None for p in model.parameters())
 
@@ -156,11 +158,11 @@ def test_figures(batch):
     flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=2,
                keep_samples=True)
     fig, ax = plt.subplots()
-    gradflow.plot_gradient_norms(flow, ax, label="he")
+    plots.plot_gradient_norms(flow, ax, label="he")
     assert len(ax.lines) == 1 and ax.get_yscale() == "log"
-    gradflow.plot_update_ratios(flow, ax)
+    plots.plot_update_ratios(flow, ax)
     plt.close(fig)
-    grid = gradflow.plot_histograms(flow)
+    grid = plots.plot_histograms(flow)
     assert len(grid.axes) == 2 * 4
     plt.close(grid)
 
@@ -170,9 +172,9 @@ def test_figures(batch):
     (lambda: gradflow.GradFlow(nn.Sequential(nn.Embedding(3, 2))), "cannot read any layer"),
     (lambda: gradflow.GradFlow("model"), "model must be a torch.nn.Module"),
     (lambda: gradflow.GradFlow(nn.Linear(2, 2)).layers(), "Nothing recorded yet"),
-    (lambda: gradflow.diagnose(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long())),
+    (lambda: diagnosis.diagnose(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0).long())),
      "empty batch"),
-    (lambda: gradflow.diagnose(nn.Linear(2, 2), []), "at least one batch"),
+    (lambda: diagnosis.diagnose(nn.Linear(2, 2), []), "at least one batch"),
     (lambda: gradflow.hidden_state_gradients(nn.Linear(2, 2), torch.zeros(1, 2, 2), sum),
      "needs nn.RNN"),
     (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(0, 1, 2), sum),
@@ -187,7 +189,7 @@ def test_bad_input_is_explained(make, message):
 def test_plots_explain_missing_data(batch):
     flow = run(net(depth=2), batch)
     with pytest.raises(ValueError, match="pass optimizer="):
-        gradflow.plot_update_ratios(flow)
+        plots.plot_update_ratios(flow)
 
 
 def test_overhead_measurement(batch):
@@ -233,7 +235,7 @@ def test_diagnosis_notes_what_it_cannot_see():
 
     torch.manual_seed(0)
     recurrent = LastStep()
-    result = gradflow.diagnose(recurrent, (torch.randn(4, 5, 3), torch.tensor([0, 1, 0, 1])))
+    result = diagnosis.diagnose(recurrent, (torch.randn(4, 5, 3), torch.tensor([0, 1, 0, 1])))
     assert "hidden_state_gradients" in repr(result)
     assert "no activation modules found" in repr(result)
 
@@ -325,7 +327,7 @@ def test_an_evaluation_pass_keeps_the_samples_of_the_step_with_gradients(batch):
             model(batch[0])
             model(batch[0])
     assert all(r.gradient_sample is not None for r in flow.layers(kind="activations"))
-    plt.close(gradflow.plot_histograms(flow))
+    plt.close(plots.plot_histograms(flow))
 
 
 def test_no_samples_are_kept_by_default(batch):
@@ -333,7 +335,7 @@ def test_no_samples_are_kept_by_default(batch):
     flow = run(model, batch, torch.optim.SGD(model.parameters(), lr=0.01), steps=3)
     assert count_samples(flow) == 0
     with pytest.raises(ValueError, match="keep_samples=True"):
-        gradflow.plot_histograms(flow)
+        plots.plot_histograms(flow)
 
 
 def test_an_empty_batch_is_skipped_not_a_crash(batch):
@@ -467,10 +469,10 @@ def recorded():
     (lambda: recorded().layers(kind="dense"), "kind must be None or one of weights"),
     (lambda: recorded().weight_grad_norms(step=-2), "step must be"),
     (lambda: recorded().table(step="last"), "step must be"),
-    (lambda: gradflow.plot_gradient_norms("flow"), "plot_gradient_norms needs the GradFlow"),
-    (lambda: gradflow.plot_histograms(None), "plot_histograms needs the GradFlow"),
-    (lambda: gradflow.plot_histograms(recorded(), max_layers=0), "max_layers must be"),
-    (lambda: gradflow.plot_update_ratios([1, 2]), "plot_update_ratios needs the GradFlow"),
+    (lambda: plots.plot_gradient_norms("flow"), "plot_gradient_norms needs the GradFlow"),
+    (lambda: plots.plot_histograms(None), "plot_histograms needs the GradFlow"),
+    (lambda: plots.plot_histograms(recorded(), max_layers=0), "max_layers must be"),
+    (lambda: plots.plot_update_ratios([1, 2]), "plot_update_ratios needs the GradFlow"),
     (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 5), sum),
      "inputs has 5 features .* input_size=2"),
     (lambda: gradflow.hidden_state_gradients(nn.RNN(2, 2), torch.zeros(3, 1, 2).long(), sum),
@@ -645,8 +647,70 @@ def test_every_layer_of_a_stacked_recurrent_layer_is_recorded():
     for layer, record in enumerate(records):
         weight = getattr(model.rnn, f"weight_hh_l{layer}")
         assert record.weight_grad_norm == pytest.approx(weight.grad.norm().item(), rel=1e-6)
+    # a lower layer's output stays inside nn.LSTM: no hook reads it, and diagnose says so
     assert records[-1].output_grad_norm > 0 and records[0].output_grad_norm is None
     assert set(flow.update_ratios()) == {"rnn.l0", "rnn.l1", "rnn.l2"}
+    head = nn.Linear(8, 2)
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = model.rnn, head
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    result = diagnosis.diagnose(Classifier(), (torch.randn(4, 6, 3), torch.tensor([0, 1, 0, 1])))
+    assert "the output gradient of rnn.l0, rnn.l1 cannot be read" in repr(result)
+    assert "make_sequence_model" in repr(result)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_every_layer_of_a_stack_built_by_make_sequence_model_gets_its_output_gradient(kind):
+    """The reference: autograd's gradient of the loss w.r.t. each layer's output (float64)."""
+    model = make_sequence_model(kind, 3, 6, 2, num_layers=3, seed=0).double()
+    x, y = torch.randn(4, 7, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
+    outputs = {}
+
+    def keep(name):
+        def hook(module, args, output):
+            outputs[name] = output[0]
+        return hook
+
+    for name, layer in model.rnn.named_children():
+        if name.startswith("l"):
+            layer.register_forward_hook(keep(f"rnn.{name}"))
+    with gradflow.GradFlow(model) as flow:
+        loss = F.cross_entropy(model(x), y)
+        expected = dict(zip(outputs, torch.autograd.grad(loss, list(outputs.values()),
+                                                         retain_graph=True), strict=True))
+        loss.backward()
+    recorded = flow.output_grad_norms()
+    assert list(recorded) == ["rnn.l0", "rnn.l1", "rnn.l2", "head"]
+    for name, gradient in expected.items():
+        assert recorded[name] is not None, name
+        assert recorded[name] == pytest.approx(gradient.norm().item(), rel=1e-6), name
+    assert all(r.sublayer is None and r.state_grad_norm is None
+               for r in flow.layers(kind=kind))
+    result = diagnosis.diagnose(model, (x, y))
+    assert "cannot be read" not in repr(result) and math.isfinite(result.gradient_ratio)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_hidden_state_gradients_of_a_stack_match_the_multi_layer_module(kind):
+    model = make_sequence_model(kind, 3, 5, 1, num_layers=2, seed=0)
+    whole = getattr(nn, kind.upper())(3, 5, num_layers=2, batch_first=True)
+    with torch.no_grad():
+        for index, layer in enumerate(model.rnn.layers()):
+            for name, parameter in layer.named_parameters():
+                getattr(whole, name.replace("_l0", f"_l{index}")).copy_(parameter)
+    inputs = torch.randn(2, 8, 3)
+    ours = gradflow.hidden_state_gradients(model.rnn, inputs, lambda h: h.pow(2).sum())
+    theirs = gradflow.hidden_state_gradients(whole, inputs, lambda h: h.pow(2).sum())
+    assert ours.hidden == pytest.approx(theirs.hidden, rel=1e-5)
+    assert (ours.cell is None) == (kind != "lstm")
+    if ours.cell is not None:
+        assert ours.cell == pytest.approx(theirs.cell, rel=1e-5, abs=1e-30)
 
 
 def test_a_cell_unrolled_over_time_records_the_gradient_of_each_step():
@@ -686,12 +750,28 @@ def test_hidden_state_gradients_of_an_lstm_include_the_cell_state(batch_first):
     assert result.cell[-1] == 0.0 and result.cell[-2] > 0  # the loss reads h_T, not c_T
 
 
-def test_the_old_import_paths_still_work():
-    from utils import diagnosis, plots
-    from utils.gradflow import diagnose, plot_gradient_norms, plot_histograms, plot_update_ratios
+def test_each_kind_carries_its_statistics_and_the_recorder_calls_them(monkeypatch, batch):
+    assert gradflow.kind_of(nn.Sigmoid()).saturation is gradflow.sigmoid_saturated_share
+    assert gradflow.kind_of(nn.Tanh()).saturation is gradflow.tanh_saturated_share
+    assert gradflow.kind_of(nn.ReLU()).dead_units is gradflow.never_active
+    assert gradflow.kind_of(nn.GELU()).saturation is None
+    assert gradflow.kind_of(nn.GELU()).dead_units is None
+    # a kind whose statistics are other functions: the recorder reports what they return
+    import dataclasses
 
-    assert diagnose is diagnosis.diagnose
-    assert (plot_gradient_norms, plot_histograms, plot_update_ratios) == (
-        plots.plot_gradient_norms, plots.plot_histograms, plots.plot_update_ratios)
-    with pytest.raises(AttributeError):
-        gradflow.no_such_name  # noqa: B018
+    kinds = tuple(dataclasses.replace(kind, saturation=lambda values: 0.25,
+                                      dead_units=lambda values: torch.ones(values.shape[1:],
+                                                                           dtype=torch.bool))
+                  if kind.name == "gelu" else kind for kind in gradflow.KINDS)
+    monkeypatch.setattr(gradflow, "KINDS", kinds)
+    flow = run(net(depth=2, activation="gelu"), batch)
+    records = flow.layers(kind="gelu")
+    assert records and all(r.saturated_fraction == 0.25 and r.dead_fraction == 1.0
+                           for r in records)
+
+
+def test_the_kind_error_lists_each_filter_once():
+    with pytest.raises(ValueError) as error:
+        run(net(depth=2), (torch.randn(4, 16), torch.tensor([0, 1, 2, 3]))).layers(kind="dense")
+    listed = str(error.value).split("one of ")[1].split("; got")[0].split(", ")
+    assert len(listed) == len(set(listed)) and "residual" in listed

@@ -22,14 +22,9 @@ def test_structure_and_names():
     assert nets.count_parameters(model) == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
 
 
-def test_iteration_gives_the_hidden_layers_then_the_output():
-    """Notebooks 03–05 read ``list(net)[:-1]`` and ``net.children()``: both keep working."""
-    model = nets.make_mlp(4, 2, depth=3, width=8)
-    assert list(model) == [model.hidden1, model.hidden2, model.hidden3, model.output]
-    assert len(model) == 4 and model[0] is model.hidden1 and model[-1] is model.output
-    assert list(model)[:-1] == nets.hidden_layers(model)
-    x = torch.randn(5, 4)
-    torch.testing.assert_close(model[:2](x), model.hidden2(model.hidden1(x)))
+def test_hidden_layers_are_in_forward_order():
+    model = nets.make_mlp(4, 2, depth=3, width=8, residual="post")
+    assert nets.hidden_layers(model) == [model.hidden1, model.hidden2, model.hidden3]
 
 
 @pytest.mark.parametrize("activation", sorted(nets.ACTIVATIONS))
@@ -226,14 +221,68 @@ def test_bad_residual_shapes_are_explained(kwargs, message):
     assert message in str(error.value)
 
 
-def test_residual_true_and_false_are_the_older_spellings():
-    assert nets.make_mlp(4, 2, depth=3, width=8, residual=True).residual == "post"
-    assert nets.make_mlp(4, 2, depth=3, width=8, residual=False).residual is None
+@pytest.mark.parametrize("residual", [True, False])
+def test_residual_is_a_shape_name_not_a_flag(residual):
+    with pytest.raises(ValueError, match="Unknown residual .*accepted: None, 'post', 'pre'"):
+        nets.make_mlp(4, 2, depth=3, width=8, residual=residual)
 
 
-def test_a_residual_net_cannot_be_sliced():
-    with pytest.raises(ValueError, match="cannot be sliced"):
-        nets.make_mlp(4, 2, depth=3, width=8, residual="pre")[:2]
+def _linear_weights(model):
+    return {name: p for name, p in model.named_parameters()
+            if name.endswith("linear.weight") or name == "output.weight"}
+
+
+@pytest.mark.parametrize("init", ["default", "he_normal"])
+@pytest.mark.parametrize("norm", [None, "batch", "layer"])
+@pytest.mark.parametrize("residual", ["post", "pre"])
+def test_plain_and_residual_nets_have_the_same_linear_weights(init, norm, residual):
+    """08 compares a plain and a residual net: the same seed draws the same weights,
+    although a Linear before batch norm has no bias (bias draws must not shift them)."""
+    plain = _linear_weights(nets.make_mlp(6, 3, depth=5, width=8, init=init, seed=2))
+    other = _linear_weights(nets.make_mlp(6, 3, depth=5, width=8, init=init, norm=norm,
+                                          residual=residual, seed=2))
+    assert plain.keys() == other.keys() and len(plain) == 6
+    for name, weight in plain.items():
+        assert torch.equal(weight, other[name]), name
+
+
+def test_default_init_draws_like_pytorch():
+    """Weights first, then biases, from PyTorch's own bounds: U(±1/√fan_in) for both."""
+    model = nets.make_mlp(400, 300, depth=1, width=400, seed=0)
+    bound = 1 / math.sqrt(400)
+    for tensor in (model.hidden1.linear.weight, model.hidden1.linear.bias, model.output.weight):
+        assert tensor.abs().max() <= bound
+        assert tensor.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+
+
+def test_final_activation_closes_a_pre_activation_net():
+    model = nets.make_mlp(4, 2, depth=3, width=8, residual="pre", norm="batch",
+                          activation="tanh", final_activation=True, seed=0)
+    assert [name for name, _ in model.named_children()][-2:] == ["final", "output"]
+    assert isinstance(model.final.norm, nn.BatchNorm1d)
+    assert isinstance(model.final.activation, nn.Tanh)
+    seen = {}
+    model.final.register_forward_pre_hook(lambda m, args: seen.update(sum=args[0]))
+    model.output.register_forward_pre_hook(lambda m, args: seen.update(out=args[0]))
+    model(torch.randn(5, 4))
+    torch.testing.assert_close(seen["out"], torch.tanh(model.final.norm(seen["sum"])))
+    with pytest.raises(ValueError, match="final_activation=True goes with residual='pre'"):
+        nets.make_mlp(4, 2, depth=3, width=8, residual="post", final_activation=True)
+
+
+def test_hand_built_residual_marks_its_input():
+    from utils.gradflow import GradFlow
+
+    model = nn.Sequential(nn.Linear(3, 4), nets.Residual(nn.Sequential(nn.Linear(4, 4),
+                                                                       nn.Tanh())),
+                          nn.Linear(4, 2))
+    assert isinstance(model[1].block_input, nets.BlockInput)
+    x = torch.randn(5, 3, requires_grad=True)
+    with GradFlow(model) as flow:
+        model(x).sum().backward()
+    records = flow.layers(kind="residual")
+    assert [r.name for r in records] == ["1.block_input"]
+    assert records[0].output_grad_norm > 0
 
 
 def test_hidden_layers_explains_a_model_it_cannot_read():
@@ -279,6 +328,20 @@ def test_gain_scales_the_standard_deviation_and_output_init_is_separate():
     assert torch.count_nonzero(mixed.output.bias) == 0
 
 
+def test_output_gain_scales_the_output_layer_only():
+    model = nets.make_mlp(400, 300, depth=1, width=400, init="he_normal",
+                          output_init="normal", output_gain=0.01, seed=0)
+    assert model.output.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert model.hidden1.linear.weight.std().item() == pytest.approx(math.sqrt(2 / 400),
+                                                                     rel=0.05)
+    plain = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform", seed=0)
+    scaled = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform",
+                           output_gain=0.5, seed=0)
+    torch.testing.assert_close(scaled.output.weight, 0.5 * plain.output.weight, rtol=0, atol=0)
+    torch.testing.assert_close(scaled.hidden2.linear.weight, plain.hidden2.linear.weight,
+                               rtol=0, atol=0)
+
+
 def test_output_init_named_like_init_keeps_its_default_gain():
     # 04's "Xavier × 4": every hidden layer Xavier with gain 4, the output layer plain Xavier
     scaled = nets.make_mlp(64, 10, depth=2, width=64, init="xavier_uniform", gain=4.0,
@@ -301,7 +364,11 @@ def test_output_init_named_like_init_keeps_its_default_gain():
     (dict(output_init="glorot"), "Unknown output_init 'glorot'"),
     (dict(norm="group"), "Unknown norm 'group'; accepted: None, 'batch', 'layer'"),
     (dict(norm="batch", norm_position="inside"), "Unknown norm_position 'inside'"),
-    (dict(init="normal"), "init='normal' needs init_std"),
+    (dict(init="normal"), "init='normal' needs its standard deviation: init_std or gain"),
+    (dict(output_init="normal"), "output_init='normal' needs its standard deviation: "
+                                 "output_gain > 0"),
+    (dict(output_init="he_normal", output_gain=-1.0), "output_gain must be"),
+    (dict(output_gain=2.0), "output_gain needs an init from the table (e.g. init="),
     (dict(init="he_normal", init_std=0.1), "init_std is only used by init='normal'"),
     (dict(init="default", gain=2.0), "init='default' keeps PyTorch's own init and takes no gain"),
     (dict(init="he_normal", gain=0), "gain must be"),
@@ -392,18 +459,27 @@ def test_convnet_is_small_and_takes_both_digit_shapes():
 
 def test_convnet_options():
     model = nets.make_convnet(activation="leaky_relu", activation_options={"negative_slope": 0.3},
-                              init="he_normal", norm="batch", dropout=0.2, residual=True, seed=0)
+                              init="he_normal", norm="batch", dropout=0.2, residual="post",
+                              output_init="orthogonal", seed=0)
     assert isinstance(model.block1, nets.BlockInput)
     assert model.conv1.conv.bias is None and isinstance(model.conv3.norm, nn.BatchNorm2d)
     assert model.conv4.activation.negative_slope == 0.3 and model.conv2.dropout.p == 0.2
     assert torch.count_nonzero(model.output.bias) == 0
-    first = nets.make_convnet(residual=True, seed=4)
-    again = nets.make_convnet(residual=True, seed=4)
+    product = model.output.weight @ model.output.weight.T
+    torch.testing.assert_close(product, torch.eye(10), atol=1e-4, rtol=0)
+    after = nets.make_convnet(norm="batch", norm_position="after", seed=0)
+    assert after.conv1.conv.bias is not None and after.conv1.norm_position == "after"
+    x = torch.randn(2, 1, 8, 8)
+    seen = {}
+    after.conv1.activation.register_forward_hook(lambda m, args, out: seen.update(act=out))
+    torch.testing.assert_close(after.conv1(x), after.conv1.norm(seen["act"]))
+    first = nets.make_convnet(residual="post", seed=4)
+    again = nets.make_convnet(residual="post", seed=4)
     assert torch.equal(first.conv3.conv.weight, again.conv3.conv.weight)
 
 
 def test_convnet_residual_block_adds_its_input():
-    model = nets.make_convnet(residual=True, seed=0)
+    model = nets.make_convnet(residual="post", seed=0)
     with torch.no_grad():
         model.conv4.conv.weight.zero_()
         model.conv4.conv.bias.zero_()
@@ -434,7 +510,10 @@ def test_convnet_learns_the_digits():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(channels=(8,)), "channels must be two numbers"),
     (dict(norm="layer"), "Unknown norm 'layer'; accepted: None, 'batch'"),
-    (dict(residual="pre"), "residual must be True or False"),
+    (dict(residual="pre"), "Unknown residual 'pre'; accepted: None, 'post'"),
+    (dict(residual=True), "Unknown residual True"),
+    (dict(output_init="normal"), "output_init='normal' needs its standard deviation"),
+    (dict(norm="batch", norm_position="inside"), "Unknown norm_position 'inside'"),
     (dict(init="he"), "Unknown init 'he'"),
 ])
 def test_convnet_bad_input_is_explained(kwargs, message):
@@ -449,7 +528,11 @@ def test_convnet_bad_input_is_explained(kwargs, message):
 @pytest.mark.parametrize("kind, layer", [("rnn", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)])
 def test_sequence_models_return_a_tensor_from_the_last_step(kind, layer):
     model = nets.make_sequence_model(kind, 2, 8, 3, num_layers=2, seed=0)
-    assert isinstance(model.rnn, layer) and model.rnn.batch_first and model.rnn.num_layers == 2
+    assert isinstance(model.rnn, nets.RecurrentStack) and model.rnn.batch_first
+    assert model.rnn.num_layers == 2 and [name for name, _ in model.rnn.named_children()] == [
+        "l0", "l1", "dropout"]
+    assert all(isinstance(one, layer) and one.num_layers == 1 for one in model.rnn.layers())
+    assert isinstance(nets.make_sequence_model(kind, 2, 8, 3, seed=0).rnn, layer)
     x = torch.randn(4, 7, 2)
     output = model(x)
     assert torch.is_tensor(output) and output.shape == (4, 3)
@@ -467,11 +550,11 @@ def test_forget_bias_lands_in_the_forget_gate_slice():
     plain = nets.make_sequence_model("lstm", 2, hidden, 1, num_layers=2, seed=0)
     model = nets.make_sequence_model("lstm", 2, hidden, 1, num_layers=2, forget_bias=2.5, seed=0)
     for layer in range(2):
-        b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
-        b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
+        b_ih = getattr(model.rnn, f"l{layer}").bias_ih_l0
+        b_hh = getattr(model.rnn, f"l{layer}").bias_hh_l0
         total = (b_ih + b_hh).detach()
         torch.testing.assert_close(total[hidden:2 * hidden], torch.full((hidden,), 2.5))
-        before = getattr(plain.rnn, f"bias_ih_l{layer}")
+        before = getattr(plain.rnn, f"l{layer}").bias_ih_l0
         for gate in (0, 2, 3):  # input, cell candidate, output: untouched
             rows = slice(gate * hidden, (gate + 1) * hidden)
             torch.testing.assert_close(b_ih[rows], before[rows])
@@ -479,7 +562,7 @@ def test_forget_bias_lands_in_the_forget_gate_slice():
     cell = nn.LSTMCell(2, hidden)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, name).copy_(getattr(model.rnn, f"{name}_l0"))
+            getattr(cell, name).copy_(getattr(model.rnn.l0, f"{name}_l0"))
     gates = (cell.bias_ih + cell.bias_hh).detach()
     assert torch.sigmoid(gates[hidden:2 * hidden]).min() > 0.9
 
@@ -492,6 +575,11 @@ def test_forget_bias_lands_in_the_forget_gate_slice():
     (dict(kind="lstm", forget_bias=math.nan), "forget_bias must be a finite number"),
     (dict(hidden_size=0), "hidden_size must be"),
     (dict(num_layers=10**9), "num_layers must be"),
+    (dict(recurrent_init="orthogonal_ish"), "Unknown recurrent_init 'orthogonal_ish'"),
+    (dict(recurrent_gain=1.5), "recurrent_gain needs an init from the table (e.g. "
+                               "recurrent_init="),
+    (dict(recurrent_init="normal"), "recurrent_init='normal' needs its standard deviation: "
+                                    "recurrent_gain"),
 ])
 def test_sequence_model_bad_input_is_explained(kwargs, message):
     arguments = dict(kind="lstm", input_size=2, hidden_size=4, output_size=1) | kwargs
@@ -504,3 +592,58 @@ def test_sequence_model_explains_a_wrong_input_shape():
     model = nets.make_sequence_model("gru", 2, 4, 1)
     with pytest.raises(ValueError, match=r"\(batch, time, 2\), got \(3, 5\)"):
         model(torch.randn(3, 5))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_a_recurrent_stack_computes_what_one_multi_layer_module_computes(kind, with_state):
+    """The same weights in nn.LSTM(num_layers=3) and in the stack: the same outputs, h_n, c_n."""
+    model = nets.make_sequence_model(kind, 2, 5, 1, num_layers=3, seed=0)
+    whole = nets.SEQUENCE_KINDS[kind](2, 5, num_layers=3, batch_first=True)
+    with torch.no_grad():
+        for index, layer in enumerate(model.rnn.layers()):
+            for name, parameter in layer.named_parameters():
+                getattr(whole, name.replace("_l0", f"_l{index}")).copy_(parameter)
+    x = torch.randn(4, 6, 2)
+    state = None
+    if with_state:
+        h0 = torch.randn(3, 4, 5)
+        state = (h0, torch.randn(3, 4, 5)) if kind == "lstm" else h0
+    ours, theirs = model.rnn(x, state), whole(x, state)
+    torch.testing.assert_close(ours[0], theirs[0])
+    for mine, reference in zip(ours[1] if kind == "lstm" else [ours[1]],
+                               theirs[1] if kind == "lstm" else [theirs[1]], strict=True):
+        torch.testing.assert_close(mine, reference)
+
+
+def test_the_stack_drops_out_between_layers_only():
+    model = nets.make_sequence_model("gru", 2, 6, 1, num_layers=2, dropout=0.5, seed=0)
+    assert isinstance(model.rnn.dropout, nn.Dropout) and model.rnn.dropout.p == 0.5
+    x = torch.randn(3, 4, 2)
+    model.eval()
+    evaluated = model(x)
+    model.train()
+    assert not torch.allclose(model(x), evaluated)  # dropout acts in training
+    seen = {}
+    model.rnn.l1.register_forward_pre_hook(lambda m, args: seen.update(into=args[0]))
+    model.rnn.l0.register_forward_hook(lambda m, args, out: seen.update(l0=out[0]))
+    model(x)
+    kept = seen["into"] != 0
+    torch.testing.assert_close(seen["into"][kept], 2 * seen["l0"][kept])
+
+
+@pytest.mark.parametrize("kind, gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_recurrent_init_makes_each_gate_block_orthogonal_times_the_gain(kind, gates):
+    model = nets.make_sequence_model(kind, 3, 6, 1, num_layers=2, recurrent_init="orthogonal",
+                                     recurrent_gain=1.5, seed=0)
+    weights = nets.recurrent_weights(model.rnn)
+    assert len(weights) == 2
+    for weight in weights:
+        assert weight.shape == (gates * 6, 6)
+        for block in weight.detach().chunk(gates):
+            torch.testing.assert_close(block @ block.T, 2.25 * torch.eye(6), atol=1e-5, rtol=0)
+    plain = nets.make_sequence_model(kind, 3, 6, 1, num_layers=2, seed=0)
+    torch.testing.assert_close(model.rnn.l0.weight_ih_l0, plain.rnn.l0.weight_ih_l0)
+    again = nets.make_sequence_model(kind, 3, 6, 1, num_layers=2, recurrent_init="orthogonal",
+                                     recurrent_gain=1.5, seed=0)
+    assert torch.equal(again.rnn.l1.weight_hh_l0, model.rnn.l1.weight_hh_l0)

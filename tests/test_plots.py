@@ -48,10 +48,10 @@ def test_draw_graph_names_an_unknown_node():
 
 
 def test_every_activation_and_initializer_of_the_course_has_a_style_and_a_label():
-    from utils.nets import ACTIVATIONS, INITIALIZERS
+    from utils.nets import ACTIVATIONS, INIT_NAMES
 
     assert set(plots.ACTIVATION_STYLES) == set(plots.ACTIVATION_LABELS) == set(ACTIVATIONS)
-    assert set(plots.INIT_STYLES) == set(plots.INIT_LABELS) == set(INITIALIZERS)
+    assert set(plots.INIT_STYLES) == set(plots.INIT_LABELS) == set(INIT_NAMES)
     okabe_ito = set(plots.OKABE_ITO) | {"#999999"}
     for styles in (plots.ACTIVATION_STYLES, plots.INIT_STYLES):
         assert all(style["color"] in okabe_ito for style in styles.values())

@@ -30,15 +30,7 @@ from torch import nn
 
 from utils import checks
 from utils.course import Lesson, lesson
-from utils.gradflow import (
-    ACTIVATION_KINDS,
-    RECURRENT_LAYERS,
-    UPDATE_RATIO_RULE_OF_THUMB,
-    GradFlow,
-    _check_batch,
-    _check_callable,
-    _describe,
-)
+from utils.gradflow import RECURRENT_LAYERS, UPDATE_RATIO_RULE_OF_THUMB, GradFlow, check_batch
 
 if TYPE_CHECKING:
     from utils.train import History
@@ -80,10 +72,6 @@ def _see(condition: str) -> str:
     names = [f"{item.label} ({item.title})" for item in lessons_for(condition)]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"See notebook{'s' if len(names) > 1 else ''} {listed}."
-
-
-#: Kept for older code: the "see …" sentence of each condition.
-FIXES = {condition: _see(condition) for condition in CONDITIONS}
 
 
 @dataclass(frozen=True)
@@ -147,10 +135,12 @@ class Diagnosis:
 
     def __repr__(self) -> str:
         if self.healthy:
+            activations = ("no saturated or dead layer among the activation modules."
+                           if self.flow is not None and _has_activations(self.flow)
+                           else "no activation modules to check (see the note).")
             lines = ["Diagnosis: no problem found. Gradient reaching the first / the last layer "
                      f"= {self.gradient_ratio:.2g} (healthy range {VANISHING_RATIO:g} to "
-                     f"{EXPLODING_RATIO:g}); no saturated or dead layer among the activation "
-                     "modules."]
+                     f"{EXPLODING_RATIO:g}); {activations}"]
         elif not self.findings:
             lines = ["Diagnosis: no problem found in what could be checked, but the gradient "
                      "ratio between the first and the last layer was not measured (see the "
@@ -167,15 +157,15 @@ class Diagnosis:
 def _batches_of(data: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``data`` as a list of checked batches: one pair (x, y), or a list of such pairs."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
-        return [_check_batch(data, "data")]
+        return [check_batch(data, "data")]
     if torch.is_tensor(data) or isinstance(data, (str, bytes, dict)) \
             or not hasattr(data, "__iter__"):
         raise ValueError("data must be one batch (x, y) of tensors, or a list of such batches; "
-                         f"got {_describe(data)}.")
+                         f"got {checks.describe(data)}.")
     batches = list(data)
     if not batches:
         raise ValueError("diagnose needs at least one batch (x, y) in data.")
-    return [_check_batch(batch, f"data[{i}]") for i, batch in enumerate(batches)]
+    return [check_batch(batch, f"data[{i}]") for i, batch in enumerate(batches)]
 
 
 def _not_finite(tensor: torch.Tensor) -> int:
@@ -258,7 +248,7 @@ def _run_batches(model: nn.Module, batches: list, loss_fn: Any,
                              f"{i + 1}: {error}") from error
         if not torch.is_tensor(loss) or loss.numel() != 1:
             raise ValueError("loss_fn must return a single number (a one-element tensor), got "
-                             f"{_describe(loss)}.")
+                             f"{checks.describe(loss)}.")
         if not torch.isfinite(loss):
             return _finding("exploding", f"The loss is {loss.item()} although the inputs and "
                             "weights are finite: the forward pass overflowed.",
@@ -269,12 +259,19 @@ def _run_batches(model: nn.Module, batches: list, loss_fn: Any,
 
 def _ratio_of(records: list) -> tuple[float, list[str]]:
     """‖∂L/∂z‖ at the first / at the last layer with weights in one step's records, and
-    notes on what was missing. The lower layers of a stacked recurrent module are left
-    out silently: their output is internal to the module."""
-    weights = [r for r in records if not (r.sublayer is not None and r.output_grad_norm is None)]
+    notes on what was missing, including the lower layers of a multi-layer recurrent
+    module, whose output gradient no hook can read."""
+    inside = [r.name for r in records if r.sublayer is not None and r.output_grad_norm is None]
+    weights = [r for r in records if r.name not in inside]
     seen = [r for r in weights if r.output_grad_norm is not None]
     unseen = [r.name for r in weights if r.output_grad_norm is None]
     notes = []
+    if inside:
+        notes.append(f"the output gradient of {', '.join(inside)} cannot be read: a lower "
+                     "layer of a multi-layer nn.RNN/nn.LSTM/nn.GRU passes its output to the next "
+                     "layer inside the module, where no hook reaches it, so it is not in the "
+                     "gradient ratio (its weight gradients are recorded). Build the stack with "
+                     "utils.nets.make_sequence_model (one module per layer) to read every layer.")
     if unseen:
         notes.append(f"no gradient reached the output of {', '.join(unseen)} (its output does "
                      "not lead to the loss, it ran without autograd, or its weight is used "
@@ -352,7 +349,7 @@ def diagnose(model: nn.Module, data: Any,
     checks.module("model", model, example=" (a network)")
     batches = _batches_of(data)
     if loss_fn is not None:
-        _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
+        checks.function("loss_fn", loss_fn, example="nn.functional.cross_entropy")
     loss_fn = loss_fn or nn.functional.cross_entropy
     flow = GradFlow(model, keep_samples=False)
     broken = _bad_data(batches) or _bad_weights(model)
@@ -376,14 +373,19 @@ def diagnose(model: nn.Module, data: Any,
     return Diagnosis(findings, ratio, flow, notes)
 
 
+def _has_activations(flow: GradFlow) -> bool:
+    """Whether the flow recorded any activation module (saturation and dead units checked)."""
+    return any(record.family == "activations" for step in flow.steps
+               for record in step.records.values())
+
+
 def _coverage_notes(model: nn.Module, flow: GradFlow) -> list[str]:
     """What a diagnosis of this model cannot see."""
     notes = []
     if any(isinstance(module, RECURRENT_LAYERS) for module in model.modules()):
         notes.append("the ratio compares layers, not time steps; to see the gradient vanish "
                      "back through time, use hidden_state_gradients (notebook 09).")
-    if not any(step.records and any(r.kind in ACTIVATION_KINDS.values() for r in step.records.values())
-               for step in flow.steps):
+    if not _has_activations(flow):
         notes.append("no activation modules found (functions such as torch.sigmoid inside "
                      "forward are invisible to hooks), so saturation and dead units were not "
                      "checked.")
@@ -506,10 +508,10 @@ def diagnose_run(history: History | None = None, flow: GradFlow | None = None) -
                          "GradFlow that watched the run), or both; got neither.")
     if history is not None and not hasattr(history, "train_loss"):
         raise ValueError("history must be the History that utils.train.train returned (or "
-                         f"None), got {_describe(history)}.")
+                         f"None), got {checks.describe(history)}.")
     if flow is not None and not isinstance(flow, GradFlow):
         raise ValueError("flow must be the GradFlow that watched the run (or None), got "
-                         f"{_describe(flow)}.")
+                         f"{checks.describe(flow)}.")
     findings = _history_findings(history) if history is not None else []
     ratio, notes = float("nan"), []
     if flow is not None:

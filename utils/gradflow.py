@@ -3,17 +3,22 @@
 ``GradFlow`` attaches hooks to any ``nn.Module`` and records, for every layer it
 can read, on every forward and backward pass, one ``LayerRecord``. What it reads
 is one table, ``KINDS``: each ``LayerKind`` names the module classes it finds,
-its family and how to read its weight (and bias). The families:
+its family, how to read its weight (and bias) and the statistics of its values
+(pure functions: a saturated share, dead units). The families:
 
 - ``"weights"``: Linear, Conv (1-3d, transposed too), RNN / LSTM / GRU (every layer
   of a stacked one, named ``rnn.l0``, ``rnn.l1``, …; a one-layer one keeps its own
-  name) and RNNCell / LSTMCell / GRUCell. Recorded: ‖∂L/∂W‖ and ‖W‖ (recurrent
+  name; ``utils.nets.RecurrentStack``'s one-layer modules are named the same way)
+  and RNNCell / LSTMCell / GRUCell. Recorded: ‖∂L/∂W‖ and ‖W‖ (recurrent
   layers and cells: the hidden-to-hidden weight W_hh, the forward direction), the
   gradient reaching the layer's output ‖∂L/∂z‖, and with ``optimizer=`` the update
   ratio ‖ΔW‖/‖W‖ of each step. A recurrent layer's output gradient is the gradient
   reaching everything it returns (the output sequence and h_n, plus c_n for an
-  LSTM; a lower layer of a stack: only its own slice of h_n/c_n, in
-  ``state_grad_norm``); ``time_grad_norms`` holds ‖∂L/∂h_t‖ per time step from
+  LSTM). A lower layer of a multi-layer ``nn.RNN``/``nn.LSTM``/``nn.GRU`` passes its
+  output to the next layer inside the module, where no hook reaches it: its output
+  gradient is None and only its own slice of h_n/c_n is read (``state_grad_norm``);
+  build the stack with ``utils.nets.make_sequence_model`` (a ``RecurrentStack``)
+  to read every layer. ``time_grad_norms`` holds ‖∂L/∂h_t‖ per time step from
   above (a cell: per call, i.e. per time step, through time). The gradient that
   flows back *through time* inside ``nn.RNN``/``nn.LSTM``, ∂L/∂h_t and ∂L/∂c_t, is
   measured by ``hidden_state_gradients``.
@@ -30,7 +35,8 @@ its family and how to read its weight (and bias). The families:
   that are zero for every example seen since the flow started, ``dead_share``).
 
 The statistics are pure functions of the values (``moments``, ``saturated_share``,
-``never_active``, ``dead_share``): a notebook can show them as the definitions.
+``never_active``, ``dead_share``), named by each kind (``LayerKind.saturation``,
+``LayerKind.dead_units``): a notebook can show them as the definitions.
 
 Each forward pass of the whole model starts a new "step"; ``flow.layers()`` shows
 the last step that has gradients, with the layers in the order the forward pass
@@ -51,9 +57,7 @@ manager; every hook it added is removed on exit, even after an error::
 Recording neither changes the model's outputs nor draws from torch's global
 random state. Activations computed with functions (``F.relu`` inside
 ``forward``) are invisible to hooks: use modules. The diagnosis lives in
-``utils.diagnosis`` and the figures in ``utils.plots``; ``diagnose``,
-``plot_histograms``, ``plot_update_ratios`` and ``plot_gradient_norms`` can still
-be imported from here.
+``utils.diagnosis`` and the figures in ``utils.plots``.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ import torch
 from torch import nn
 
 from utils import checks
-from utils.nets import ACTIVATIONS, BlockInput
+from utils.nets import ACTIVATIONS, BlockInput, RecurrentStack
 
 #: A sigmoid or tanh output this close to its bounds is "saturated": its slope is
 #: below about 6% of the maximum (|tanh| > 0.97: 1 − 0.97² ≈ 0.059; sigmoid outside
@@ -123,6 +127,16 @@ def saturated_share(values: torch.Tensor, kind: str) -> float | None:
     return flat.float().mean().item()
 
 
+def sigmoid_saturated_share(values: torch.Tensor) -> float:
+    """``saturated_share`` of a sigmoid's outputs."""
+    return saturated_share(values, "sigmoid")
+
+
+def tanh_saturated_share(values: torch.Tensor) -> float:
+    """``saturated_share`` of a tanh's outputs."""
+    return saturated_share(values, "tanh")
+
+
 def never_active(values: torch.Tensor) -> torch.Tensor:
     """One flag per unit: True where the unit's output is ≤ 0 for every example of the batch.
 
@@ -172,12 +186,16 @@ def _cell_bias(module: nn.Module, layer: int) -> torch.Tensor | None:
 
 @dataclass(frozen=True)
 class LayerKind:
-    """One kind of layer GradFlow reads: how to find it and how to read its weights.
+    """One kind of layer GradFlow reads: how to find it, read its weights, and which
+    statistics of its outputs to record.
 
     ``family`` is one of ``FAMILIES``; ``types`` the module classes (an instance of
     any of them is this kind); ``weight(module, layer)`` and ``bias(module, layer)``
     return the tensor whose gradient is recorded (``layer`` numbers the layers of a
-    stacked recurrent module, 0 otherwise), or None.
+    stacked recurrent module, 0 otherwise), or None. ``saturation(values)`` gives
+    the share of an activation's outputs in its flat parts (``saturated_fraction``),
+    ``dead_units(values)`` one flag per unit that is inactive for every example
+    (``dead_fraction``); None where the statistic does not apply.
     """
 
     name: str
@@ -185,6 +203,8 @@ class LayerKind:
     types: tuple[type, ...]
     weight: Callable[[nn.Module, int], torch.Tensor | None] | None = None
     bias: Callable[[nn.Module, int], torch.Tensor | None] | None = None
+    saturation: Callable[[torch.Tensor], float] | None = None
+    dead_units: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def _activation_classes() -> dict[str, type]:
@@ -201,6 +221,12 @@ def _activation_classes() -> dict[str, type]:
     return classes
 
 
+#: The statistics of the activations that have them (every other activation: none).
+ACTIVATION_STATISTICS: dict[str, dict[str, Callable]] = {
+    "sigmoid": {"saturation": sigmoid_saturated_share},
+    "tanh": {"saturation": tanh_saturated_share},
+    "relu": {"dead_units": never_active},
+}
 FAMILIES = ("weights", "norms", "residual", "activations")
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
          nn.ConvTranspose3d)
@@ -218,15 +244,16 @@ KINDS = (
     LayerKind("layer_norm", "norms", (nn.LayerNorm,), _own_weight, _own_bias),
     LayerKind("group_norm", "norms", (nn.GroupNorm,), _own_weight, _own_bias),
     LayerKind("residual", "residual", (BlockInput,)),
-    *(LayerKind(name, "activations", (cls,)) for name, cls in _activation_classes().items()),
+    *(LayerKind(name, "activations", (cls,), **ACTIVATION_STATISTICS.get(name, {}))
+      for name, cls in _activation_classes().items()),
 )
 KIND_NAMES = tuple(kind.name for kind in KINDS)
 RECURRENT_KINDS = ("rnn", "lstm", "gru")
 CELL_KINDS = ("rnn_cell", "lstm_cell", "gru_cell")
-#: What ``GradFlow.layers(kind=...)`` accepts besides None: a family or a kind.
-LAYER_FILTERS = FAMILIES + KIND_NAMES
-#: Kept for older code: the kind names of two families.
-WEIGHT_KINDS = tuple(k.name for k in KINDS if k.family == "weights")
+#: What ``GradFlow.layers(kind=...)`` accepts besides None: a family or a kind (each once:
+#: "residual" is both).
+LAYER_FILTERS = tuple(dict.fromkeys(FAMILIES + KIND_NAMES))
+#: {activation module class: kind name}.
 ACTIVATION_KINDS = {k.types[0]: k.name for k in KINDS if k.family == "activations"}
 RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
 
@@ -331,29 +358,19 @@ def _sample(tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return flat.cpu()
 
 
-def _describe(value: Any) -> str:
-    """A short description of a value for error messages: a tensor's shape, else its type."""
-    if torch.is_tensor(value):
-        return f"a tensor of shape {tuple(value.shape)}"
-    return type(value).__name__
-
-
 def _check_optimizer(optimizer: Any, model: nn.Module) -> None:
     """Refuse an optimizer that is not one, or that updates none of the model's parameters."""
     checks.optimizer_for(model, optimizer, also=" or None",
                          purpose="its update ratios would not be this model's")
 
 
-def _check_callable(function: Any, argument: str, example: str) -> None:
-    if not callable(function):
-        raise ValueError(f"{argument} must be a function such as {example}, got "
-                         f"{_describe(function)}.")
-
-
-def _check_flow(flow: Any, function: str) -> None:
+def check_flow(flow: Any, function: str) -> GradFlow:
+    """``flow`` if it is a ``GradFlow``, else a ValueError saying that ``function`` (the
+    caller's name, e.g. ``"plot_histograms"``) needs one."""
     if not isinstance(flow, GradFlow):
         raise ValueError(f"{function} needs the GradFlow object of a run (with GradFlow(model) "
-                         f"as flow: ...), got {_describe(flow)}.")
+                         f"as flow: ...), got {checks.describe(flow)}.")
+    return flow
 
 
 def _stack_size(module: nn.Module, kind: LayerKind) -> int:
@@ -521,12 +538,11 @@ class GradFlow:
             record.input_mean, record.input_std = moments(inputs[0])
         if kind.family != "activations":
             return
-        share = saturated_share(values, kind.name)
-        if share is not None:  # over every call of this step (_count includes this one)
-            record._saturated += share * values.numel()
+        if kind.saturation is not None:  # over every call of this step (_count includes it)
+            record._saturated += kind.saturation(values) * values.numel()
             record.saturated_fraction = record._saturated / record._count
-        if kind.name == "relu":
-            dead = never_active(values)
+        if kind.dead_units is not None:
+            dead = kind.dead_units(values)
             previous = self._dead_since_start.get(name)
             if previous is not None and previous.shape == dead.shape:
                 dead = dead & previous  # dead = zero for every example seen
@@ -621,9 +637,10 @@ class GradFlow:
     def _set_part(record: LayerRecord, part: str, norm: float, top: bool) -> None:
         """Store the gradient norm of one output of a recurrent layer and update the totals.
 
-        Only the top layer of a stack returns the output sequence, so only its record
-        has an output gradient (its sequence and its slices of h_n, c_n); a lower
-        layer's output feeds the next layer inside the module and is not seen.
+        Only the top layer of a multi-layer module returns the output sequence, so only
+        its record has an output gradient (its sequence and its slices of h_n, c_n); a
+        lower layer's output feeds the next layer inside the module and is not seen
+        (``utils.nets.RecurrentStack`` makes each layer a module of its own).
         """
         record.grad_parts[part] = norm
         states = [value for key, value in record.grad_parts.items() if key != "output"]
@@ -764,6 +781,11 @@ class GradFlow:
         return "\n".join(lines)
 
 
+def _is_lstm(rnn: nn.Module) -> bool:
+    """An nn.LSTM or a RecurrentStack of LSTMs (whose state is a pair (h, c))."""
+    return isinstance(rnn, nn.LSTM) or getattr(rnn, "kind", None) == "lstm"
+
+
 def _initial_state(rnn: nn.Module, inputs: torch.Tensor) -> Any:
     """Zero initial state (what nn.RNN/GRU/LSTM use by default) that tracks gradients, so
     the hidden states form a graph even when the layer's weights are frozen."""
@@ -771,7 +793,7 @@ def _initial_state(rnn: nn.Module, inputs: torch.Tensor) -> Any:
     hidden = getattr(rnn, "proj_size", 0) or rnn.hidden_size
     options = {"dtype": inputs.dtype, "device": inputs.device, "requires_grad": True}
     h0 = torch.zeros(rnn.num_layers, batch, hidden, **options)
-    if isinstance(rnn, nn.LSTM):
+    if _is_lstm(rnn):
         return h0, torch.zeros(rnn.num_layers, batch, rnn.hidden_size, **options)
     return h0
 
@@ -793,7 +815,7 @@ def _check_sequence_inputs(rnn: nn.Module, inputs: Any) -> int:
     if not torch.is_tensor(inputs) or inputs.dim() != 3:
         raise ValueError("inputs must be a 3-D tensor (batch, time, features) with "
                          "batch_first=True, or (time, batch, features) otherwise; got "
-                         f"{_describe(inputs)}.")
+                         f"{checks.describe(inputs)}.")
     if not inputs.is_floating_point():
         raise ValueError(f"inputs must be a floating-point tensor, got {inputs.dtype}.")
     if inputs.shape[2] != rnn.input_size:
@@ -812,23 +834,24 @@ def hidden_state_gradients(rnn: nn.Module, inputs: torch.Tensor,
     """‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ for an LSTM) for every time step t, back through time.
 
     The recurrent layer ``rnn`` (a one-directional nn.RNN, nn.GRU or nn.LSTM, any
-    number of layers) is run one step at a time on ``inputs`` (batch, time,
-    features) — (time, batch, features) without ``batch_first`` — so that every
+    number of layers, or a ``utils.nets.RecurrentStack``) is run one step at a time
+    on ``inputs`` (batch, time, features) — (time, batch, features) without
+    ``batch_first`` — so that every
     hidden state h_t (and cell state c_t) is a tensor whose gradient can be read;
     ``loss_of_last_state`` maps the top layer's last hidden state (batch, hidden) to
     a scalar loss. Returns a ``StateGradients`` of the top layer, first time step to
     last. The parameters' ``.grad`` are left as they were.
     """
-    if not isinstance(rnn, RECURRENT_LAYERS):
-        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU or nn.LSTM as rnn, got "
-                         f"{_describe(rnn)}.")
+    if not isinstance(rnn, (*RECURRENT_LAYERS, RecurrentStack)):
+        raise ValueError(f"hidden_state_gradients needs nn.RNN, nn.GRU, nn.LSTM or a "
+                         f"utils.nets.RecurrentStack as rnn, got {checks.describe(rnn)}.")
     if rnn.bidirectional:
         raise ValueError("rnn is bidirectional: its backward direction reads the sequence from "
                          "the end, so running it one step at a time would measure a different "
                          "network. Pass a one-directional layer (bidirectional=False).")
-    _check_callable(loss_of_last_state, "loss_of_last_state", "lambda h: h.sum()")
+    checks.function("loss_of_last_state", loss_of_last_state, example="lambda h: h.sum()")
     time_dim = _check_sequence_inputs(rnn, inputs)
-    lstm = isinstance(rnn, nn.LSTM)
+    lstm = _is_lstm(rnn)
     with torch.enable_grad():
         state, hidden_states, cell_states = _initial_state(rnn, inputs), [], []
         for x_t in inputs.unbind(dim=time_dim):
@@ -839,7 +862,7 @@ def hidden_state_gradients(rnn: nn.Module, inputs: torch.Tensor,
         loss = loss_of_last_state(hidden_states[-1][-1])
         if not torch.is_tensor(loss) or loss.numel() != 1:
             raise ValueError("loss_of_last_state must return a single number (a one-element "
-                             f"tensor), got {_describe(loss)}.")
+                             f"tensor), got {checks.describe(loss)}.")
         # autograd.grad, not backward(): the parameters' .grad stay untouched. A state the
         # loss does not reach (c_T of the last step) gets a zero gradient.
         gradients = torch.autograd.grad(loss.reshape(()), hidden_states + cell_states,
@@ -849,9 +872,10 @@ def hidden_state_gradients(rnn: nn.Module, inputs: torch.Tensor,
     return StateGradients(norms[:steps], norms[steps:] if lstm else None)
 
 
-def _check_batch(batch: Any, argument: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list. (x may be
-    time-major, so its rows are not compared with y's: the loss function checks that.)"""
+def check_batch(batch: Any, argument: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch: a pair (x, y) of non-empty tensors, as a tuple or a list, or a ValueError
+    naming ``argument``. (x may be time-major, so its rows are not compared with y's:
+    the loss function checks that.)"""
     x, y = checks.tensor_pair(argument, batch)
     if x.numel() == 0 or y.numel() == 0:
         raise ValueError(f"{argument} is an empty batch (x of shape {tuple(x.shape)}, y of shape "
@@ -873,9 +897,9 @@ def measure_overhead(model: nn.Module, optimizer: torch.optim.Optimizer,
     _check_optimizer(optimizer, model)
     checks.whole_number("repeats", repeats)
     if loss_fn is not None:
-        _check_callable(loss_fn, "loss_fn", "nn.functional.cross_entropy")
+        checks.function("loss_fn", loss_fn, example="nn.functional.cross_entropy")
     loss_fn = loss_fn or nn.functional.cross_entropy
-    x, y = _check_batch(batch, "batch")
+    x, y = check_batch(batch, "batch")
 
     def step():
         optimizer.zero_grad()
@@ -895,22 +919,3 @@ def measure_overhead(model: nn.Module, optimizer: torch.optim.Optimizer,
     with GradFlow(model, optimizer=optimizer):
         watched = best_time()
     return plain, watched
-
-
-#: Names that moved to ``utils.diagnosis`` and ``utils.plots``, still importable from here
-#: (notebook 03 imports them) until the notebooks import them from their new homes.
-_MOVED = {
-    "diagnose": "utils.diagnosis", "Diagnosis": "utils.diagnosis",
-    "Finding": "utils.diagnosis",
-    "plot_gradient_norms": "utils.plots", "plot_histograms": "utils.plots",
-    "plot_update_ratios": "utils.plots",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-exports of ``_MOVED`` (lazy: utils.diagnosis imports this module)."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

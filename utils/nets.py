@@ -8,7 +8,8 @@ same weights without touching the global random state.
 
 Names come from the course's tables: activations from ``utils.activations.ACTIVATIONS``
 (re-exported here as ``ACTIVATIONS``), inits from ``utils.initializers.INITIALIZERS``
-(plus ``"default"``, PyTorch's own init; aliases in ``INIT_ALIASES``). An unknown
+(re-exported as ``INITIALIZERS``; ``INIT_NAMES`` adds ``"default"``, PyTorch's own
+init; aliases in ``INIT_ALIASES``). An unknown
 name or an invalid size raises ``ValueError`` that names the argument and lists
 what is accepted.
 
@@ -23,27 +24,30 @@ the hidden layers in forward order.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from utils import checks
 from utils.activations import ACTIVATIONS, lookup
-from utils.initializers import INIT_ALIASES
-from utils.initializers import INITIALIZERS as _INIT_TABLE
+from utils.initializers import INIT_ALIASES, INITIALIZERS
 
 __all__ = [
-    "ACTIVATIONS", "INITIALIZERS", "INIT_ALIASES", "NORMALIZATIONS", "RESIDUAL_SHAPES",
+    "ACTIVATIONS", "INITIALIZERS", "INIT_NAMES", "INIT_ALIASES", "NORMALIZATIONS",
+    "RESIDUAL_SHAPES",
     "BlockInput", "HiddenLayer", "MLP", "ConvLayer", "ConvNet", "SequenceModel", "Residual",
-    "make_mlp", "make_convnet", "make_sequence_model", "hidden_layers", "make_activation",
+    "RecurrentStack", "make_mlp", "make_convnet", "make_sequence_model", "hidden_layers",
+    "make_activation", "set_forget_bias", "recurrent_weights",
     "initialize_linear", "initialize_weight", "canonical_init", "linear_layers",
     "count_parameters",
 ]
 
-#: Every init name ``make_mlp`` accepts: ``"default"`` (PyTorch's own init, left as
-#: it is) and the names of the one table, ``utils.initializers.INITIALIZERS``.
-INITIALIZERS: dict[str, object] = {"default": None, **_INIT_TABLE}
+#: Every init name the builders accept: ``"default"`` (PyTorch's own init) and the names
+#: of the one table, ``utils.initializers.INITIALIZERS`` (aliases: ``INIT_ALIASES``).
+INIT_NAMES: tuple[str, ...] = ("default", *INITIALIZERS)
 
 NORMALIZATIONS: dict[str | None, type[nn.Module] | None] = {
     None: None,
@@ -51,6 +55,9 @@ NORMALIZATIONS: dict[str | None, type[nn.Module] | None] = {
     "layer": nn.LayerNorm,
 }
 NORM_POSITIONS = ("before", "after")
+CONV_NORMALIZATIONS = (None, "batch")
+#: ``make_convnet``'s ``residual=``: None (no block) or "post" (one post-activation block).
+CONV_RESIDUAL_SHAPES = (None, "post")
 #: ``residual=``: None (a plain net), "post" (He et al. 2016a: the activation after the
 #: addition) or "pre" (He et al. 2016b: norm and activation inside the block, a clean sum).
 RESIDUAL_SHAPES = (None, "post", "pre")
@@ -68,36 +75,43 @@ ActivationSpec = str | Callable[[], nn.Module]
 
 
 def canonical_init(init: str, argument: str = "init") -> str:
-    """The course's name of an init (a key of ``INITIALIZERS``); aliases are translated.
+    """The course's name of an init (one of ``INIT_NAMES``); aliases are translated.
 
     ``argument`` is the name an error message gives the value (e.g. ``"output_init"``).
     """
     if isinstance(init, str) and init in INIT_ALIASES:
         return INIT_ALIASES[init]
-    return checks.one_of(argument, init, INITIALIZERS)
+    return checks.one_of(argument, init, INIT_NAMES)
 
 
-def _init_gain(init: str, init_std: float | None, gain: float | None) -> float | None:
+def _init_gain(init: str, init_std: float | None, gain: float | None,
+               names: tuple[str, str, str] = ("init", "init_std", "gain")) -> float | None:
     """The gain to use for ``init`` (None: the table's default), or a helpful ValueError.
 
     For ``init="normal"`` the gain IS the standard deviation: ``init_std`` (or ``gain``).
+    ``names`` are the arguments' names in the caller (e.g. ``("output_init", None,
+    "output_gain")`` when there is no std argument), so the message names the right one.
     """
+    init_name, std_name, gain_name = names
     if init == "normal":
+        needs = f"{std_name} or {gain_name}" if std_name else gain_name
         if init_std is None and gain is None:
-            raise ValueError(f"init='normal' needs init_std > 0 (e.g. init_std=1.0), got "
-                             f"{init_std!r}.")
+            raise ValueError(f"{init_name}='normal' needs its standard deviation: {needs} > 0 "
+                             f"(e.g. {std_name or gain_name}=1.0).")
         if init_std is not None and gain is not None:
-            raise ValueError("init='normal' takes init_std (its standard deviation) or gain, "
-                             "not both.")
+            raise ValueError(f"{init_name}='normal' takes {std_name} (its standard deviation) "
+                             f"or {gain_name}, not both.")
         if init_std is not None:
-            return checks.positive_number("init_std", init_std)
-        return checks.positive_number("gain", gain)
+            return checks.positive_number(std_name, init_std)
+        return checks.positive_number(gain_name, gain)
     if init_std is not None:
-        raise ValueError(f"init_std is only used by init='normal', not by init={init!r}.")
+        raise ValueError(f"{std_name} is only used by {init_name}='normal', not by "
+                         f"{init_name}={init!r}.")
     if gain is not None and init == "default":
-        raise ValueError("gain needs an init from the table (e.g. init='he_normal'); "
-                         "init='default' keeps PyTorch's own init and takes no gain.")
-    return None if gain is None else checks.positive_number("gain", gain)
+        raise ValueError(f"{gain_name} needs an init from the table (e.g. {init_name}="
+                         f"'he_normal'); {init_name}='default' keeps PyTorch's own init and "
+                         "takes no gain.")
+    return None if gain is None else checks.positive_number(gain_name, gain)
 
 
 def _activation_factory(activation: ActivationSpec,
@@ -133,12 +147,12 @@ def initialize_weight(weight: torch.Tensor, init: str, gain: float | None = None
     """Fill one weight (Linear or conv) in place by init name, with torch's random numbers."""
     init = canonical_init(init)
     if init != "default":
-        _INIT_TABLE[init].fill_(weight, gain)
+        INITIALIZERS[init].fill_(weight, gain)
 
 
 def initialize_linear(layer: nn.Linear, init: str = "default", init_std: float | None = None,
                       gain: float | None = None) -> None:
-    """Initialize one ``nn.Linear`` (or conv layer) in place by init name (``INITIALIZERS``).
+    """Initialize one ``nn.Linear`` (or conv layer) in place by init name (``INIT_NAMES``).
 
     Every init except ``"default"`` sets the bias to zero. ``init_std`` is the
     standard deviation for ``init="normal"`` and is accepted by no other init;
@@ -149,6 +163,42 @@ def initialize_linear(layer: nn.Linear, init: str = "default", init_std: float |
                          f"{type(layer).__name__}.")
     init = canonical_init(init)
     _initialize(layer, init, _init_gain(init, init_std, gain))
+
+
+def _initialize_all(layers: list[tuple[nn.Module, str, float | None]]) -> None:
+    """Draw the weight of every ``(layer, init, gain)`` first, in the order given, then
+    every bias (``"default"``: PyTorch's own draws; a table init: zero biases).
+
+    Weights first, so that a layer's weight does not depend on which layers before it
+    have a bias: a plain and a residual net, with or without batch norm, get the same
+    weights from the same seed.
+    """
+    with torch.no_grad():
+        for layer, init, gain in layers:
+            if init == "default":  # what nn.Linear / nn.Conv2d.reset_parameters draw
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+            else:
+                initialize_weight(layer.weight, init, gain)
+        for layer, init, _ in layers:
+            if layer.bias is None:
+                continue
+            if init == "default":
+                bound = 1 / math.sqrt(layer.weight[0].numel())  # 1/√fan_in
+                layer.bias.uniform_(-bound, bound)
+            else:
+                layer.bias.zero_()
+
+
+def _output_gain(init: str, gain: float | None, output_init: str | None,
+                 output_gain: float | None) -> tuple[str, float | None]:
+    """(init, gain) of the output layer: ``output_init`` (None: ``init``) with
+    ``output_gain`` (None: the table's default for an ``output_init`` given by name,
+    else ``gain``)."""
+    if output_init is None and output_gain is None:
+        return init, gain
+    name = init if output_init is None else canonical_init(output_init, "output_init")
+    names = ("init" if output_init is None else "output_init", None, "output_gain")
+    return name, _init_gain(name, None, output_gain, names)
 
 
 def _initialize(layer: nn.Module, init: str, gain: float | None) -> None:
@@ -241,29 +291,36 @@ class BlockInput(nn.Identity):
 
 
 class Residual(nn.Module):
-    """``x + layer(x)``: a generic identity path around any module (for hand-built nets)."""
+    """``x + layer(x)``: a generic identity path around any module (for hand-built nets).
+
+    ``layer`` is any module whose output has the shape of its input. Its input
+    passes a ``BlockInput`` (``.block_input``) first, so ``GradFlow`` records the
+    gradient reaching the block (kind ``"residual"``, named ``<this module>.block_input``).
+    """
 
     def __init__(self, layer: nn.Module) -> None:
         super().__init__()
         checks.module("layer", layer)
+        self.block_input = BlockInput()
         self.layer = layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block_input(x)
         return x + self.layer(x)
 
 
 class MLP(nn.Module):
     """A multilayer perceptron built by ``make_mlp`` (see there for the options).
 
-    Children: ``hidden1`` … ``hidden{depth}``, ``output``, and in a residual net
-    a ``BlockInput`` ``block{k}`` before the layers of block k. Iterating over
-    the net (``list(net)``, ``len(net)``, ``net[i]``) gives the hidden layers
-    and then the output layer, so ``list(net)[:-1]`` are the hidden layers
-    (prefer ``hidden_layers(net)``).
+    Children: ``hidden1`` … ``hidden{depth}``, ``output``, in a residual net a
+    ``BlockInput`` ``block{k}`` before the layers of block k, and with ``final``
+    (a pre-activation net's closing norm and activation, a ``FinalActivation``)
+    ``final`` before ``output``. ``hidden_layers(net)`` gives the hidden layers.
     """
 
     def __init__(self, layers: list[HiddenLayer], output: nn.Linear,
-                 residual: str | None = None, block_layers: int = 1) -> None:
+                 residual: str | None = None, block_layers: int = 1,
+                 final: nn.Module | None = None) -> None:
         super().__init__()
         self.residual = residual
         self.block_layers = block_layers
@@ -283,6 +340,8 @@ class MLP(nn.Module):
                 self.add_module(marker, BlockInput())
             for name in covered:
                 self.add_module(name, modules[name])
+        if final is not None:
+            self.final = final
         self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,27 +362,25 @@ class MLP(nn.Module):
                 for layer in layers[:-1]:
                     h = layer(h)
                 x = layers[-1].activate(x + layers[-1].transform(h))
+        if hasattr(self, "final"):
+            x = self.final(x)
         return self.output(x)
 
-    def _sequence(self) -> list[nn.Module]:
-        return [*hidden_layers(self), self.output]
 
-    def __iter__(self) -> Iterator[nn.Module]:
-        """The hidden layers, then the output layer (so ``list(net)[:-1]`` works)."""
-        return iter(self._sequence())
+class FinalActivation(nn.Module):
+    """``.norm`` → ``.activation``: what a pre-activation residual net applies to the sum
+    of its last block before the output layer (He et al. 2016b: the blocks' sums are
+    never normalised or activated inside a block)."""
 
-    def __len__(self) -> int:
-        return len(self._sequence())
+    def __init__(self, width: int, activation: Callable[[], nn.Module],
+                 norm: str | None) -> None:
+        super().__init__()
+        norm_class = NORMALIZATIONS[norm]
+        self.norm = norm_class(width) if norm_class is not None else nn.Identity()
+        self.activation = activation()
 
-    def __getitem__(self, index: int | slice) -> nn.Module:
-        """``net[i]``: the i-th of hidden1 … output; a slice gives a runnable
-        ``nn.Sequential`` of a plain net's layers (a residual net has no such slice)."""
-        if isinstance(index, slice):
-            if self.residual:
-                raise ValueError("A residual MLP cannot be sliced into a runnable part: its "
-                                 "blocks add their input. Use hidden_layers(net).")
-            return nn.Sequential(*self._sequence()[index])
-        return self._sequence()[index]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.norm(x))
 
 
 def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
@@ -337,13 +394,9 @@ def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
     return layers
 
 
-def _check_residual(residual: str | bool | None, depth: int,
+def _check_residual(residual: str | None, depth: int,
                     block_layers: int) -> tuple[str | None, int]:
     """(residual shape, block_layers) checked against the depth, or a helpful ValueError."""
-    if residual is False:  # the older spelling
-        residual = None
-    elif residual is True:
-        residual = "post"
     checks.one_of("residual", residual, RESIDUAL_SHAPES)
     block_layers = checks.one_of("block_layers", block_layers, (1, 2))
     if residual and (depth - 1) % block_layers:
@@ -361,8 +414,9 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
              norm: str | None = None, residual: str | None = None,
              init_std: float | None = None, bias: bool = True, *,
              activation_options: dict[str, float] | None = None, gain: float | None = None,
-             output_init: str | None = None, seed: int | None = None, dropout: float = 0.0,
-             norm_position: str = "before", block_layers: int = 1) -> MLP:
+             output_init: str | None = None, output_gain: float | None = None,
+             seed: int | None = None, dropout: float = 0.0, norm_position: str = "before",
+             block_layers: int = 1, final_activation: bool = False) -> MLP:
     """A multilayer perceptron with ``depth`` hidden layers of ``width`` units.
 
     Parameters
@@ -378,12 +432,15 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
         ``{"negative_slope": 0.2}`` for "leaky_relu", ``{"alpha": 0.5}`` for
         "elu") or a zero-argument callable returning a fresh ``nn.Module``.
     init : str
-        ``"default"`` (PyTorch's own) or a name of ``INITIALIZERS`` / ``INIT_ALIASES``;
+        One of ``INIT_NAMES`` (``"default"``: PyTorch's own) or ``INIT_ALIASES``;
         applied to every Linear layer (biases set to 0). ``gain`` scales its
         standard deviation (None: the table's default, √2 for the He inits);
         ``init_std`` is the standard deviation of ``init="normal"``.
-    output_init : str, optional
-        Another init for the output layer (with its default gain); None: ``init``.
+    output_init, output_gain : str and float, optional
+        Another init and/or gain for the output layer. None: ``init`` and ``gain``;
+        an ``output_init`` given by name gets its own default gain unless
+        ``output_gain`` is given (for ``output_init="normal"``, ``output_gain`` is
+        its standard deviation).
     norm : None, "batch" or "layer"
         Normalization in each hidden layer, ``norm_position="before"`` (default)
         or ``"after"`` the activation. A Linear followed by batch norm has no
@@ -393,13 +450,20 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
         followed by blocks of ``block_layers`` (1 or 2) layers that add their
         input: "post" = x → act(x + F(x)) with F = Linear-norm(-act-Linear-norm)
         (He et al. 2016a); "pre" = x → x + F(x) with F = norm-act-Linear(-norm-
-        act-Linear) (He et al. 2016b; the output layer reads the sum). Each block
-        starts with a ``BlockInput`` marker ``block{k}``.
+        act-Linear) (He et al. 2016b). Each block starts with a ``BlockInput``
+        marker ``block{k}``.
+    final_activation : bool
+        Only with ``residual="pre"``: a ``FinalActivation`` ``final`` (norm, then
+        activation) between the last block's sum and the output layer, as in He
+        et al. 2016b (False: the output layer reads the sum itself).
     dropout : float
         Dropout probability after each hidden activation (0: none).
     seed : int, optional
         Build the weights from this seed without touching torch's global RNG
-        (None: draw from the global RNG, which ``utils.setup()`` seeds).
+        (None: draw from the global RNG, which ``utils.setup()`` seeds). The
+        weights are drawn before the biases, so the Linear weights are the same
+        in a plain and in a residual net (either shape, with or without a norm)
+        of the same sizes, init and seed.
     bias : bool
         Give the Linear layers a bias.
 
@@ -413,13 +477,13 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
     factory = _activation_factory(activation, activation_options)
     init = canonical_init(init)
     gain = _init_gain(init, init_std, gain)
-    # an output_init given by name gets its own default gain, even when it names init
-    output_gain = gain if output_init is None else _init_gain(canonical_init(output_init, "output_init"), None,
-                                                              None)
-    output_init = init if output_init is None else canonical_init(output_init, "output_init")
+    output = _output_gain(init, gain, output_init, output_gain)
     checks.one_of("norm", norm, NORMALIZATIONS)
     norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
     residual, block_layers = _check_residual(residual, depth, block_layers)
+    if checks.boolean("final_activation", final_activation) and residual != "pre":
+        raise ValueError(f"final_activation=True goes with residual='pre' (a pre-activation "
+                         f"net's closing norm and activation), got residual={residual!r}.")
     bias = checks.boolean("bias", bias)
     dropout = _check_dropout(dropout)
     parameters = (in_features + 1) * width + (depth - 1) * (width + 1) * width \
@@ -439,10 +503,12 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
             layers.append(HiddenLayer(in_features if index == 1 else width, width, factory, norm,
                                       bias and not feeds_batch_norm, norm_position=norm_position,
                                       dropout=dropout, order=order))
-        model = MLP(layers, nn.Linear(width, out_features, bias=bias), residual, block_layers)
-        for layer in hidden_layers(model):
-            _initialize(layer.linear, init, gain)
-        _initialize(model.output, output_init, output_gain)
+        final = FinalActivation(width, factory, norm) if final_activation else None
+        model = MLP(layers, nn.Linear(width, out_features, bias=bias), residual, block_layers,
+                    final)
+    with _seeded(seed):  # afresh: the weights do not depend on what the modules drew
+        _initialize_all([*((layer.linear, init, gain) for layer in hidden_layers(model)),
+                         (model.output, *output)])
     return model
 
 
@@ -450,25 +516,33 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
 
 
 class ConvLayer(nn.Module):
-    """A 3×3 convolution (padding 1, the size is kept) → norm → activation → dropout."""
+    """A 3×3 convolution (padding 1, the size is kept) → norm → activation → dropout
+    (``norm_position="after"``: the norm after the activation)."""
 
     def __init__(self, in_channels: int, out_channels: int, activation: ActivationSpec = "relu",
-                 norm: str | None = None, dropout: float = 0.0) -> None:
+                 norm: str | None = None, dropout: float = 0.0,
+                 norm_position: str = "before") -> None:
         super().__init__()
-        checks.one_of("norm", norm, (None, "batch"))
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=norm is None)
+        checks.one_of("norm", norm, CONV_NORMALIZATIONS)
+        self.norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
+        feeds_norm = norm is not None and norm_position == "before"
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not feeds_norm)
         self.norm = nn.BatchNorm2d(out_channels) if norm == "batch" else nn.Identity()
         self.activation = _activation_factory(activation)()
         dropout = _check_dropout(dropout)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """Convolution → norm (the part before the activation)."""
-        return self.norm(self.conv(x))
+        """The part before the activation: convolution (→ norm if before)."""
+        x = self.conv(x)
+        return self.norm(x) if self.norm_position == "before" else x
 
     def activate(self, x: torch.Tensor) -> torch.Tensor:
-        """Activation → dropout."""
-        return self.dropout(self.activation(x))
+        """The rest: activation (→ norm if after) → dropout."""
+        x = self.activation(x)
+        if self.norm_position == "after":
+            x = self.norm(x)
+        return self.dropout(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.transform(x))
@@ -482,17 +556,18 @@ class ConvNet(nn.Module):
 
     def __init__(self, channels: tuple[int, int], out_features: int,
                  activation: ActivationSpec, norm: str | None, dropout: float,
-                 residual: bool) -> None:
+                 residual: str | None, norm_position: str = "before") -> None:
         super().__init__()
         first, second = channels
-        self.conv1 = ConvLayer(1, first, activation, norm, dropout)
-        self.conv2 = ConvLayer(first, second, activation, norm, dropout)
+        options = {"norm": norm, "dropout": dropout, "norm_position": norm_position}
+        self.conv1 = ConvLayer(1, first, activation, **options)
+        self.conv2 = ConvLayer(first, second, activation, **options)
         self.pool = nn.MaxPool2d(2)
         self.residual = residual
-        if residual:
+        if residual is not None:
             self.block1 = BlockInput()
-            self.conv3 = ConvLayer(second, second, activation, norm, dropout)
-            self.conv4 = ConvLayer(second, second, activation, norm, dropout)
+            self.conv3 = ConvLayer(second, second, activation, **options)
+            self.conv4 = ConvLayer(second, second, activation, **options)
         self.output = nn.Linear(second * 16, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -502,7 +577,7 @@ class ConvNet(nn.Module):
             raise ValueError(f"ConvNet takes digits of shape (batch, 64) or (batch, 1, 8, 8), "
                              f"got {tuple(x.shape)}.")
         x = self.pool(self.conv2(self.conv1(x)))
-        if self.residual:
+        if self.residual is not None:
             x = self.block1(x)
             x = self.conv4.activate(x + self.conv4.transform(self.conv3(x)))
         return self.output(x.flatten(1))
@@ -510,16 +585,20 @@ class ConvNet(nn.Module):
 
 def make_convnet(out_features: int = 10, channels: tuple[int, int] = (8, 16),
                  activation: ActivationSpec = "relu", init: str = "default",
-                 norm: str | None = None, dropout: float = 0.0, residual: bool = False, *,
+                 norm: str | None = None, dropout: float = 0.0, residual: str | None = None, *,
                  activation_options: dict[str, float] | None = None,
-                 gain: float | None = None, seed: int | None = None) -> ConvNet:
+                 gain: float | None = None, output_init: str | None = None,
+                 output_gain: float | None = None, norm_position: str = "before",
+                 seed: int | None = None) -> ConvNet:
     """A small conv net for the 8×8 digits (about 4k parameters with the defaults).
 
     Two 3×3 conv layers (``channels``), a 2×2 max-pool, optionally one residual
-    block of two conv layers (``residual=True``, post-activation, with a
-    ``BlockInput`` ``block1``), and a Linear output. ``activation``,
-    ``activation_options``, ``init``, ``gain``, ``dropout`` and ``seed`` work as
-    in ``make_mlp``; ``norm`` is None or "batch" (then the convs have no bias).
+    block of two conv layers (``residual="post"``, the only shape here:
+    post-activation, with a ``BlockInput`` ``block1``; None: no block), and a
+    Linear output. ``activation``, ``activation_options``, ``init``, ``gain``,
+    ``output_init``, ``output_gain``, ``norm_position``, ``dropout`` and ``seed``
+    work as in ``make_mlp``; ``norm`` is None or "batch" (a conv that feeds the
+    norm has no bias).
     """
     out_features = checks.whole_number("out_features", out_features, maximum=MAX_WIDTH)
     if not isinstance(channels, (tuple, list)) or len(channels) != 2:
@@ -529,28 +608,79 @@ def make_convnet(out_features: int = 10, channels: tuple[int, int] = (8, 16),
     factory = _activation_factory(activation, activation_options)
     init = canonical_init(init)
     gain = _init_gain(init, None, gain)
-    checks.one_of("norm", norm, (None, "batch"))
+    output = _output_gain(init, gain, output_init, output_gain)
+    checks.one_of("norm", norm, CONV_NORMALIZATIONS)
+    norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
     dropout = _check_dropout(dropout)
-    residual = checks.boolean("residual", residual)
+    checks.one_of("residual", residual, CONV_RESIDUAL_SHAPES)
     with _seeded(seed):
-        model = ConvNet(channels, out_features, factory, norm, dropout, residual)
-        for module in model.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                _initialize(module, init, gain)
+        model = ConvNet(channels, out_features, factory, norm, dropout, residual, norm_position)
+    convs = [module for module in model.modules() if isinstance(module, nn.Conv2d)]
+    with _seeded(seed):
+        _initialize_all([*((conv, init, gain) for conv in convs), (model.output, *output)])
     return model
 
 
 # --- recurrent models -------------------------------------------------------------------
 
 
+class RecurrentStack(nn.Module):
+    """A stack of one-layer recurrent modules ``l0``, ``l1``, … (batch_first), run in turn.
+
+    It computes what one ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` layers
+    computes (``dropout`` on the outputs of every layer but the top one) and is
+    called the same way: ``forward(x, state=None)`` takes x (batch, time, features)
+    and an optional initial state h_0, or (h_0, c_0) for an LSTM, of shape
+    (num_layers, batch, hidden) and returns ``(outputs, h_n)`` or ``(outputs, (h_n,
+    c_n))``. Being separate modules, every layer's output can be hooked: ``GradFlow``
+    records the gradient reaching each one (``rnn.l0``, ``rnn.l1``, …), which a
+    multi-layer ``nn.LSTM`` keeps inside itself.
+    """
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int, num_layers: int,
+                 dropout: float = 0.0, **options: str) -> None:
+        super().__init__()
+        self.kind = checks.one_of("kind", kind, SEQUENCE_KINDS)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first, self.bidirectional, self.proj_size = True, False, 0
+        for index in range(num_layers):
+            size = input_size if index == 0 else hidden_size
+            self.add_module(f"l{index}", SEQUENCE_KINDS[kind](size, hidden_size, 1,
+                                                               batch_first=True, **options))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def layers(self) -> list[nn.RNNBase]:
+        """The one-layer modules, bottom (``l0``, reading the input) to top."""
+        return [getattr(self, f"l{index}") for index in range(self.num_layers)]
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+                | None = None) -> tuple[torch.Tensor, Any]:
+        lstm = self.kind == "lstm"
+        finals = []
+        for index, layer in enumerate(self.layers()):
+            if index > 0:
+                x = self.dropout(x)
+            initial = None
+            if state is not None:
+                initial = tuple(s[index:index + 1] for s in state) if lstm \
+                    else state[index:index + 1]
+            x, last = layer(x, initial)
+            finals.append(last)
+        if lstm:
+            return x, (torch.cat([h for h, _ in finals]), torch.cat([c for _, c in finals]))
+        return x, torch.cat(finals)
+
+
 class SequenceModel(nn.Module):
     """A recurrent layer (``.rnn``, batch_first) and a Linear ``.head`` on the last step.
 
+    ``.rnn`` is one ``nn.RNN``/``nn.LSTM``/``nn.GRU`` for one layer, a
+    ``RecurrentStack`` of them (``rnn.l0``, ``rnn.l1``, …) for more.
     ``forward(x)`` takes (batch, time, features) and returns a plain tensor
     (batch, output_size): class scores for a classifier, values for a regressor.
     """
 
-    def __init__(self, rnn: nn.RNNBase, head: nn.Linear) -> None:
+    def __init__(self, rnn: nn.RNNBase | RecurrentStack, head: nn.Linear) -> None:
         super().__init__()
         self.rnn = rnn
         self.head = head
@@ -563,37 +693,71 @@ class SequenceModel(nn.Module):
         return self.head(outputs[:, -1])
 
 
-def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+def _lstm_layers(lstm: nn.Module) -> list[tuple[nn.LSTM, int]]:
+    """(module, layer number) of every layer of an ``nn.LSTM`` or of a stack of them."""
+    if isinstance(lstm, nn.LSTM):
+        return [(lstm, index) for index in range(lstm.num_layers)]
+    if isinstance(lstm, RecurrentStack) and lstm.kind == "lstm":
+        return [(layer, 0) for layer in lstm.layers()]
+    raise ValueError(f"lstm must be a torch.nn.LSTM (or a RecurrentStack of LSTMs), got "
+                     f"{type(lstm).__name__}.")
+
+
+def set_forget_bias(lstm: nn.LSTM | RecurrentStack, value: float) -> None:
     """Set the forget-gate bias of every layer of ``lstm`` so that b_ih + b_hh = ``value``.
 
-    PyTorch stores the four gates' biases stacked in the order i, f, g, o, so the
-    forget gate is the slice [H, 2H) of ``bias_ih_l{k}`` (set to ``value``) and of
-    ``bias_hh_l{k}`` (set to 0).
+    ``lstm`` is an ``nn.LSTM`` or a ``RecurrentStack`` of them. PyTorch stores the
+    four gates' biases stacked in the order i, f, g, o, so the forget gate is the
+    slice [H, 2H) of ``bias_ih_l{k}`` (set to ``value``) and of ``bias_hh_l{k}``
+    (set to 0).
     """
-    if not isinstance(lstm, nn.LSTM):
-        raise ValueError(f"lstm must be a torch.nn.LSTM, got {type(lstm).__name__}.")
+    layers = _lstm_layers(lstm)
     value = checks.finite_number("forget_bias", value)
-    if not lstm.bias:
+    if not all(module.bias for module, _ in layers):
         raise ValueError("forget_bias needs an LSTM with biases (bias=True).")
     size = lstm.hidden_size
     with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            getattr(lstm, f"bias_ih_l{layer}")[size:2 * size].fill_(value)
-            getattr(lstm, f"bias_hh_l{layer}")[size:2 * size].zero_()
+        for module, layer in layers:
+            getattr(module, f"bias_ih_l{layer}")[size:2 * size].fill_(value)
+            getattr(module, f"bias_hh_l{layer}")[size:2 * size].zero_()
+
+
+def recurrent_weights(rnn: nn.Module) -> list[torch.Tensor]:
+    """The hidden-to-hidden weights W_hh of every layer of an RNN/LSTM/GRU or a stack."""
+    modules = rnn.layers() if isinstance(rnn, RecurrentStack) else [rnn]
+    return [getattr(module, f"weight_hh_l{index}") for module in modules
+            for index in range(module.num_layers)]
+
+
+def _initialize_recurrent(rnn: nn.Module, init: str, gain: float | None) -> None:
+    """Fill every W_hh by ``init`` (a name of ``INIT_NAMES``), one gate's block at a time
+    (an LSTM's W_hh stacks 4 square blocks, a GRU's 3), so that ``"orthogonal"`` makes
+    each gate's matrix orthogonal."""
+    for weight in recurrent_weights(rnn):
+        blocks = weight.shape[0] // weight.shape[1]
+        for block in weight.detach().chunk(blocks, dim=0):
+            initialize_weight(block, init, gain)
 
 
 def make_sequence_model(kind: str, input_size: int, hidden_size: int, output_size: int,
                         num_layers: int = 1, *, nonlinearity: str = "tanh",
                         forget_bias: float | None = None, dropout: float = 0.0,
+                        recurrent_init: str = "default", recurrent_gain: float | None = None,
                         seed: int | None = None) -> SequenceModel:
     """An RNN, LSTM or GRU (``kind``: "rnn", "lstm", "gru") with a Linear head.
 
-    ``num_layers`` stacks recurrent layers (``dropout`` between them);
-    ``nonlinearity`` ("tanh" or "relu") is the vanilla RNN's; ``forget_bias``
-    (LSTM only) sets the forget gate's total bias, e.g. 1.0 (Gers et al. 2000;
-    Jozefowicz et al. 2015). The model returns (batch, output_size) from the
-    last time step: a classifier's scores or a regressor's values. ``seed``
-    builds the same weights without touching torch's global RNG.
+    ``num_layers`` stacks recurrent layers as a ``RecurrentStack`` of one-layer
+    modules ``rnn.l0``, ``rnn.l1``, … (``dropout`` between them), so that the
+    gradient reaching every layer's output can be recorded; one layer is a plain
+    ``nn.RNN``/``nn.LSTM``/``nn.GRU`` ``rnn``. ``nonlinearity`` ("tanh" or "relu") is
+    the vanilla RNN's; ``forget_bias`` (LSTM only) sets the forget gate's total
+    bias, e.g. 1.0 (Gers et al. 2000; Jozefowicz et al. 2015). ``recurrent_init``
+    (one of ``INIT_NAMES``, e.g. "orthogonal"; "default": PyTorch's own) fills the
+    hidden-to-hidden weights W_hh, one gate's square block at a time, scaled by
+    ``recurrent_gain`` (for "normal": its standard deviation). The model returns
+    (batch, output_size) from the last time step: a classifier's scores or a
+    regressor's values. ``seed`` builds the same weights without touching torch's
+    global RNG.
     """
     checks.one_of("kind", kind, SEQUENCE_KINDS)
     input_size = checks.whole_number("input_size", input_size, maximum=MAX_WIDTH)
@@ -601,6 +765,9 @@ def make_sequence_model(kind: str, input_size: int, hidden_size: int, output_siz
     output_size = checks.whole_number("output_size", output_size, maximum=MAX_WIDTH)
     num_layers = checks.whole_number("num_layers", num_layers, maximum=MAX_DEPTH)
     dropout = _check_dropout(dropout)
+    recurrent_init = canonical_init(recurrent_init, "recurrent_init")
+    recurrent_gain = _init_gain(recurrent_init, None, recurrent_gain,
+                                ("recurrent_init", None, "recurrent_gain"))
     options = {}
     if kind == "rnn":
         options["nonlinearity"] = checks.one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
@@ -612,9 +779,13 @@ def make_sequence_model(kind: str, input_size: int, hidden_size: int, output_siz
         raise ValueError(f"hidden_size={hidden_size} and num_layers={num_layers} make more "
                          f"than {MAX_PARAMETERS:,} parameters; use smaller sizes.")
     with _seeded(seed):
-        rnn = SEQUENCE_KINDS[kind](input_size, hidden_size, num_layers, batch_first=True,
-                                   dropout=dropout if num_layers > 1 else 0.0, **options)
+        if num_layers == 1:
+            rnn = SEQUENCE_KINDS[kind](input_size, hidden_size, batch_first=True, **options)
+        else:
+            rnn = RecurrentStack(kind, input_size, hidden_size, num_layers, dropout, **options)
         model = SequenceModel(rnn, nn.Linear(hidden_size, output_size))
+        if recurrent_init != "default":
+            _initialize_recurrent(rnn, recurrent_init, recurrent_gain)
     if forget_bias is not None:
         set_forget_bias(rnn, forget_bias)
     return model

@@ -3,7 +3,7 @@
 Colours are the Okabe–Ito palette, which stays distinguishable for the common
 forms of colour blindness. One colour and line style per activation
 (``ACTIVATION_STYLES``, names of ``utils.nets.ACTIVATIONS``) and per initializer
-(``INIT_STYLES``, names of ``utils.nets.INITIALIZERS``), the same in every
+(``INIT_STYLES``, names of ``utils.nets.INIT_NAMES``), the same in every
 notebook: ``ax.plot(x, y, label=activation_label("elu"), **activation_style("elu"))``.
 The gradient-health figures (``plot_gradient_norms``, ``plot_update_ratios``,
 ``plot_histograms``) draw what a ``utils.gradflow.GradFlow`` recorded.
@@ -73,7 +73,7 @@ ACTIVATION_LABELS = {
     "identity": "identity", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
     "leaky_relu": "leaky ReLU", "elu": "ELU", "gelu": "GELU", "selu": "SELU",
 }
-#: One colour and line style per initializer (the names of ``utils.nets.INITIALIZERS``):
+#: One colour and line style per initializer (the names of ``utils.nets.INIT_NAMES``):
 #: one colour per family (Xavier, He, ...), the line style tells its variants apart.
 INIT_STYLES = {
     "default": {"color": "#CC79A7", "linestyle": "-"},
@@ -212,11 +212,9 @@ def draw_graph(ax: matplotlib.axes.Axes, nodes: dict[str, tuple[float, float, st
 
 
 def _check_flow(flow: Any, function: str) -> None:
-    from utils.gradflow import GradFlow, _describe
+    from utils.gradflow import check_flow
 
-    if not isinstance(flow, GradFlow):
-        raise ValueError(f"{function} needs the GradFlow object of a run (with GradFlow(model) "
-                         f"as flow: ...), got {_describe(flow)}.")
+    check_flow(flow, function)
 
 
 def _short(name: str) -> str:
