@@ -35,16 +35,9 @@ MAX_EPS = 0.1
 
 
 def _numbers(name: str, x: object) -> np.ndarray:
-    """``x`` as a NumPy array of numbers, or a ValueError naming it."""
-    if x is None or isinstance(x, (str, bytes)):
-        raise ValueError(f"{name} must be an array of numbers, got {x!r}.")
-    try:
-        x = np.asarray(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}.") from None
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise ValueError(f"{name} must be an array of numbers, got dtype {x.dtype}.")
-    return x
+    """``x`` as a NumPy array of numbers in its own dtype (NaN and inf kept: a scratch
+    network may overflow, and the lesson shows it), or a ValueError naming it."""
+    return checks.array(name, x, dtype=None, finite=False)
 
 
 def _check_dtype(dtype: object) -> object:
