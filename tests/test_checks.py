@@ -49,10 +49,6 @@ def test_show_shortens_a_long_repr_to_60_characters():
     assert len(shown) == 60 and shown.endswith("...")
 
 
-def test_the_old_private_name_of_show_still_works():
-    assert checks._show is checks.show
-
-
 @pytest.mark.parametrize("value, described", [
     (torch.ones(3, 2), "a tensor of shape (3, 2)"), (np.ones((2, 4)), "an array of shape (2, 4)"),
     ([1.0], "list"), ("x", "str"), (None, "NoneType"), (torch.nn.Linear(2, 2), "Linear"),
