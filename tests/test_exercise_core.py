@@ -1,6 +1,8 @@
 """The exercise core: function-type checks (slips run on the same cases, the smallest
 failing case), conventions, and the patients."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -287,3 +289,36 @@ def test_a_stall_network_refuses_an_unknown_letter():
 
     with pytest.raises(ValueError, match="letter must be one of A, B, C, D, E, F, got 'G'"):
         stall_network("G")
+
+
+# --- numbers are read by utils.checks.one_number ------------------------------------------
+
+
+def test_numbers_are_read_by_checks_one_number():
+    from utils.exercises import nb01_gradient_descent as nb01
+    from utils.exercises import nb05_weight_initialization as nb05
+    from utils.exercises.core import as_float
+
+    assert as_float(torch.tensor([2.5]), "x") == 2.5 and as_float(np.float32(0.5), "x") == 0.5
+    with pytest.raises(Wrong, match=r"^x should be a single number, but it is a tensor of "
+                                    r"shape \(2,\)\.$"):
+        as_float(torch.tensor([1.0, 2.0]), "x")
+    with pytest.raises(Wrong, match="^x is an integer too large"):
+        as_float(10 ** 400, "x")
+    assert nb05._as_real(np.array([1.5])) == 1.5 and nb05._as_real("1.5") is None
+    assert nb05._as_real(10 ** 400) == math.inf and nb05._as_real(True) is None
+    assert nb01._is_number(torch.tensor(3.0)) and nb01._is_number(10 ** 400)
+    assert not nb01._is_number([1.0]) and not nb01._is_number(np.array(["a"]))
+    assert not nb01._is_number(np.zeros(2))
+
+
+@pytest.mark.parametrize("exercise_id", ["4.1", "4.3"])
+def test_elementwise_exercises_run_on_a_batch_of_one(exercise_id):
+    reference = REGISTRY[exercise_id].checker.reference
+
+    def wrong_on_one_element(x, parameter):
+        result = reference(x, parameter)
+        return result + 1 if x.size == 1 else result
+
+    feedback = check(exercise_id, wrong_on_one_element)
+    assert feedback.status == WRONG and "x of shape (1,)" in feedback.message, feedback.text()

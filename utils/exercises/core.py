@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils import checks
+
 CORRECT, WRONG, NOT_ATTEMPTED, ERROR = "correct", "wrong", "not attempted", "error"
 OTHER_CONVENTION = "other convention"
 #: The batch sizes at which a function-type check calls the learner's function.
@@ -499,23 +501,19 @@ def expect_close(got: object, expected: object, what: str = "your answer", rtol:
 
 
 def as_float(got: object, what: str) -> float:
-    """One real number as a float, or raise Wrong (huge integers included)."""
-    if hasattr(got, "detach"):  # a torch tensor
-        got = got.detach().cpu().numpy()
-    if isinstance(got, (np.ndarray, np.generic)) and got.size == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Wrong(f"{what} should be a single number, but it is "
-                    + ("None" if got is None else f"of type {type(got).__name__}") + ".",
-                    got=repr(got)[:80])
+    """One real number (a Python or NumPy number, a one-element array or tensor) as a float,
+    read by ``utils.checks.one_number``; anything else, huge integers included, raises
+    Wrong naming ``what`` and what the value is instead."""
     try:
-        return float(got)
-    except OverflowError:
-        raise Wrong(f"{what} is an integer too large for a floating-point number.",
-                    got=f"an integer of {len(str(abs(int(got))))} digits",
-                    hint="A huge answer means the computation is off by many orders of "
-                         "magnitude.") from None
-
+        return checks.one_number(got)
+    except checks.NotOneNumber as error:
+        if isinstance(got, numbers.Integral) and not isinstance(got, bool):
+            raise Wrong(f"{what} is an integer too large for a floating-point number.",
+                        got=f"an integer of {len(str(abs(int(got))))} digits",
+                        hint="A huge answer means the computation is off by many orders of "
+                             "magnitude.") from None
+        raise Wrong(f"{what} should be a single number, but it is {error}.",
+                    got=repr(got)[:80]) from None
 
 
 def expect_number(got: object, expected: float, what: str = "your answer", rtol: float = 1e-3,

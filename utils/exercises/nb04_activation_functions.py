@@ -5,6 +5,7 @@ import numpy as np
 
 from utils import activations
 from utils.exercises.core import (
+    BATCH_SIZES,
     Case,
     Convention,
     Exercise,
@@ -43,13 +44,15 @@ def _explain_if(error, case, name):
     return None
 
 
-def _elementwise_cases(points, parameter, name, seed):
-    """The task's points, then arrays of odd lengths and one 2-D array, for one parameter."""
+def _elementwise_cases(points: np.ndarray, parameter: float, name: str,
+                       seed: int) -> list[Case]:
+    """The task's points, then arrays of the batch sizes 1, 2, 3, 17 and one 2-D array, for
+    one parameter (every array from 2 elements on has a point on both sides of 0)."""
     rng = np.random.default_rng(seed)
     cases = [Case((points, parameter), f"x = {np.round(points, 3).tolist()}, {name}={parameter}")]
-    for shape in [(2,), (3,), (17,), (3, 5)]:
+    for shape in [(size,) for size in BATCH_SIZES] + [(3, 5)]:
         x = rng.normal(0, 2, shape)
-        x.flat[:2] = [-1.5, 1.5]  # both sides of 0 in every case
+        x.flat[:2] = [-1.5, 1.5][:x.size]  # the one-element case is on the negative side
         cases.append(Case((x, parameter), f"x of shape {shape}, {name}={parameter}"))
     return cases
 
@@ -100,22 +103,21 @@ function_exercise(
              message="The negative side has the wrong sign: slope·x rises with x, so its "
                      "derivative is positive.", hint="Does a·x rise or fall?"),
         Slip("a single number", lambda x, slope=0.01: 1.0,
-             message="leaky_relu_derivative on x of shape (2,), slope=0.01 is a single number, "
-                     "but it should be an array of shape (2,) (one value per element).",
+             message="leaky_relu_derivative on x of shape (1,), slope=0.01 is a single number, "
+                     "but it should be an array of shape (1,) (one value per element).",
              compared=False),
         Slip("scalar code", lambda x, slope=0.01: 1.0 if x > 0 else slope,
-             message="On x of shape (2,), slope=0.01: `x` is a NumPy array, not a single "
-                     "number, so `if x > 0` (or `... if x > 0 else ...`) cannot decide for all "
-                     "its elements at once: Python raised \"The truth value of an array with "
-                     "more than one element is ambiguous. Use a.any() or a.all()\".",
-             compared=False),
+             message="`x` is a NumPy array, not a single number, so `if x > 0` (or `... if x > "
+                     "0 else ...`) cannot decide for all its elements at once: on one element "
+                     "it gives a single number, on more Python raises an error.",
+             hint=_ELEMENTWISE_NUDGE),
         Slip("overwrites the caller's x", _in_place_derivative,
              message="`leaky_relu_derivative` changed its input `x` in place (as `x -= ...`, `x "
                      "*= ...` or `x[...] = ...` do): the caller's `x` is overwritten, and code "
                      "that uses it again gets wrong numbers.",
              compared=False),
         Slip("a list", lambda x, slope=0.01: [1.0 if v > 0 else slope for v in np.ravel(x)],
-             message="leaky_relu_derivative on x of shape (2,), slope=0.01 is a Python list; "
+             message="leaky_relu_derivative on x of shape (1,), slope=0.01 is a Python list; "
                      "return a NumPy array.",
              compared=False),
     ],
@@ -264,8 +266,9 @@ register(Exercise(
              compared=False),
         Slip("a threshold instead of exactly zero", lambda a: (a < 1e-3).all(axis=0).mean(),
              message="You counted units with *small* outputs as dead. Dead means exactly zero "
-                     "for every example: only then is its gradient exactly ",
-             compared=False, varies=True),
+                     "for every example: only then is its gradient exactly 0 (a unit with tiny "
+                     "outputs still learns).",
+             compared=False),
         Slip("one value per unit", lambda a: (a == 0).all(axis=0),
              message="dead_fraction of a 200×10 array should be a single number, the fraction "
                      "of dead units.",
@@ -352,12 +355,12 @@ function_exercise(
              compared=False),
         Slip("a list", lambda x, alpha=1.0: [float(v) if v > 0 else alpha * np.expm1(v)
                                              for v in np.ravel(x)],
-             message="elu on x of shape (2,), alpha=1.0 is a Python list; return a NumPy array.",
+             message="elu on x of shape (1,), alpha=1.0 is a Python list; return a NumPy array.",
              compared=False),
         Slip("float32 with a wrong α", lambda x, alpha=1.0: np.where(
             x > 0, x, 1.01 * alpha * np.expm1(x)).astype(np.float32),
-             message="elu on x of shape (2,), alpha=1.0 differs from the expected value at "
-                     "index (0,) (1 of 2 values differ).",
+             message="elu on x of shape (1,), alpha=1.0 differs from the expected value at "
+                     "index (0,).",
              compared=False),
     ],
 )

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from utils import initializers
+from utils import checks, initializers
 from utils.exercises.core import (
     Convention,
     Exercise,
@@ -30,22 +30,15 @@ LEAKY_RTOL = 5e-3
 _TORCH_DEFAULT_LEAKY_GAIN = math.sqrt(2 / (1 + 0.01 ** 2))
 
 
-def _as_real(value):
-    """A float from a Python number or a one-element array or tensor, else None."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        if value.size != 1 or not np.issubdtype(value.dtype, np.number):
-            return None
-        value = value.reshape(()).item()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
+def _as_real(value: object) -> float | None:
+    """A float from a Python number or a one-element array or tensor (``checks.one_number``);
+    inf for an integer beyond float's range; None for anything else."""
     try:
-        return float(value)
-    except OverflowError:  # an integer beyond float's range
-        return math.inf
+        return checks.one_number(value)
+    except checks.NotOneNumber:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return math.inf  # an integer beyond float's range
+        return None
 
 
 _A = LEAKY_SLOPE
