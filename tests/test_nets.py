@@ -627,9 +627,12 @@ def test_the_stack_drops_out_between_layers_only():
     seen = {}
     model.rnn.l1.register_forward_pre_hook(lambda m, args: seen.update(into=args[0]))
     model.rnn.l0.register_forward_hook(lambda m, args, out: seen.update(l0=out[0]))
-    model(x)
+    model.rnn.l0.register_forward_pre_hook(lambda m, args: seen.update(x=args[0]))
+    output = model(x)
+    assert torch.equal(seen["x"], x)  # no dropout on the input
     kept = seen["into"] != 0
     torch.testing.assert_close(seen["into"][kept], 2 * seen["l0"][kept])
+    torch.testing.assert_close(output, model.head(model.rnn.l1(seen["into"])[0][:, -1]))
 
 
 @pytest.mark.parametrize("kind, gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
