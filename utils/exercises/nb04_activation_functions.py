@@ -8,15 +8,12 @@ from utils.exercises.core import (
     BATCH_SIZES,
     Case,
     Convention,
-    Exercise,
-    OtherConvention,
     Slip,
     Wrong,
     as_array,
-    call_learner,
+    batch_cases,
     expect_number,
     function_exercise,
-    register,
     reject_slips,
 )
 
@@ -161,59 +158,78 @@ _DEAD_HINTS = [
 ]
 
 
-def _check_dead_fraction(dead_fraction):
-    for values in (dead_unit_example(), _barely_alive_example()):
-        got = call_learner(dead_fraction, values, name="dead_fraction")
-        expected = float((values == 0).all(axis=0).mean())
-        shown = f"dead_fraction of a {values.shape[0]}×{values.shape[1]} array"
-        if isinstance(got, (bool, np.bool_)):
-            raise Wrong(f"{shown} returned {got}, a single True/False: `.all()` without an axis "
-                        "asks whether the *whole array* is zero, one answer for all units.",
-                        expected=f"the fraction {expected:.6g}", got=repr(got),
-                        hint="You need one answer per unit (column) first, then their share.")
-        got_array = as_array(got, shown)
-        if got_array.size != 1:
-            raise Wrong(f"{shown} should be a single number, the fraction of dead units.",
-                        expected=f"{expected:.6g}", got=f"an array of shape {got_array.shape}",
-                        hint="Turn the one True/False per unit into a share.")
-        value = float(got_array.ravel()[0])
-        slips = [
-            Slip("share of zero values", float((values == 0).mean()),
-                 "You computed the fraction of zero *values*. A unit is dead only if it is zero "
-                 "for every example."),
-            Slip("any instead of all", float((values == 0).any(axis=0).mean()),
-                 "You counted units that are zero for *some* example. Every ReLU unit is zero "
-                 "for some inputs; dead means zero for all of them."),
-            Slip("wrong axis", float((values == 0).all(axis=1).mean()),
-                 "You looked along the wrong axis: rows are examples, columns are units."),
-            Slip("count, not share", float((values == 0).all(axis=0).sum()),
-                 "You returned the number of dead units; the fraction divides by the number of "
-                 "units."),
-            Slip("small counted as dead", float((values < 1e-3).all(axis=0).mean()),
-                 "You counted units with *small* outputs as dead. Dead means exactly zero for "
-                 "every example: only then is its gradient exactly 0 (a unit with tiny outputs "
-                 "still learns)."),
-            Slip("zero", 0.0,
-                 "Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
-                 "(ReLU outputs are never negative, so it finds nothing), and `.all()` without "
-                 "an axis (one answer for the whole array instead of one per unit)."),
-            Slip("alive share", 1 - expected,
-                 "You returned the share of units that are *alive* (nonzero for some example); "
-                 "the dead share is what is left."),
-        ]
-        first_rows = sorted({float((values[:n] == 0).all(axis=0).mean())
-                             for n in range(1, values.shape[0] // 2)})
-        slips += [Slip("first rows only", value_of_rows,
-                       "You looked at the first few rows (examples) only. A unit that is "
-                       "zero on those may fire on a later example: use every row.")
-                  for value_of_rows in first_rows]
-        if expected and np.isclose(value, 100 * expected, rtol=1e-6):
-            raise OtherConvention(PERCENTAGE, expected=f"{expected:.6g}", got=f"{value:.6g}")
-        reject_slips(value, slips, right=expected, expected=f"{expected:.6g}",
-                     shown=f"{value:.6g}")
-        expect_number(value, expected, what=shown, rtol=1e-6)
-    return ("Dead means zero for every example of the set you have: the fewer examples you "
-            "look at, the more units look dead.")
+def _dead_share(activations: np.ndarray) -> float:
+    """The reference: the share of units (columns) that are zero for every example (row)."""
+    return float((activations == 0).all(axis=0).mean())
+
+
+def _some_dead_units(n: int, rng: np.random.Generator) -> tuple[np.ndarray]:
+    """ReLU outputs of ``n`` examples × 6 units: units 1 and 4 dead; unit 2 fires on the last
+    example only (from 2 examples on), so the first rows alone make it look dead."""
+    values = np.maximum(0.0, rng.standard_normal((n, 6)) + 0.5)
+    values[:, [1, 4]] = 0.0
+    values[:, 2] = 0.0
+    values[-1, 2] = 0.8 if n > 1 else 0.0
+    values[0, [0, 3, 5]] = [0.3, 0.6, 0.9]  # the first example fires on the live units
+    return (values,)
+
+
+_DEAD_CASES = [Case((dead_unit_example(),), "a 200×10 array"),
+               Case((_barely_alive_example(),), "a 60×8 array"),
+               *batch_cases(_some_dead_units, "a {n}×6 array", seed=44)]
+
+
+def _value_slips(values: np.ndarray, expected: float) -> list[Slip]:
+    """The typical wrong values on one array (any number of first rows included)."""
+    first_rows = sorted({_dead_share(values[:n]) for n in range(1, values.shape[0] // 2)})
+    return [
+        Slip("share of zero values", float((values == 0).mean()), _ZERO_VALUES),
+        Slip("any instead of all", float((values == 0).any(axis=0).mean()), _ANY),
+        Slip("wrong axis", float((values == 0).all(axis=1).mean()), _WRONG_AXIS),
+        Slip("count, not share", float((values == 0).all(axis=0).sum()), _COUNT),
+        Slip("small counted as dead", float((values < 1e-3).all(axis=0).mean()), _SMALL),
+        Slip("zero", 0.0, _ZERO),
+        Slip("alive share", 1 - expected, _ALIVE),
+        *[Slip("first rows only", share, _FIRST_ROWS) for share in first_rows],
+    ]
+
+
+def _compare_dead_fraction(got: object, expected: float, case: Case) -> None:
+    """One number, the expected share; a typical wrong value is named."""
+    shown = f"dead_fraction of {case.label}"
+    if isinstance(got, (bool, np.bool_)):
+        raise Wrong(f"{shown} returned {got}, a single True/False: `.all()` without an axis "
+                    "asks whether the *whole array* is zero, one answer for all units.",
+                    expected=f"the fraction {expected:.6g}", got=repr(got),
+                    hint="You need one answer per unit (column) first, then their share.")
+    got_array = as_array(got, shown)
+    if got_array.size != 1:
+        raise Wrong(f"{shown} should be a single number, the fraction of dead units.",
+                    expected=f"{expected:.6g}", got=f"an array of shape {got_array.shape}",
+                    hint="Turn the one True/False per unit into a share.")
+    value = float(got_array.ravel()[0])
+    reject_slips(value, _value_slips(case.args[0], expected), right=expected,
+                 expected=f"{expected:.6g}", shown=f"{value:.6g}")
+    expect_number(value, expected, what=shown, rtol=1e-6)
+
+
+_ZERO_VALUES = ("You computed the fraction of zero *values*. A unit is dead only if it is "
+                "zero for every example.")
+_ANY = ("You counted units that are zero for *some* example. Every ReLU unit is zero for "
+        "some inputs; dead means zero for all of them.")
+_WRONG_AXIS = "You looked along the wrong axis: rows are examples, columns are units."
+_COUNT = ("You returned the number of dead units; the fraction divides by the number of "
+          "units.")
+_SMALL = ("You counted units with *small* outputs as dead. Dead means exactly zero for every "
+          "example: only then is its gradient exactly 0 (a unit with tiny outputs still "
+          "learns).")
+_ZERO = ("Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` (ReLU "
+         "outputs are never negative, so it finds nothing), and `.all()` without an axis (one "
+         "answer for the whole array instead of one per unit).")
+_ALIVE = ("You returned the share of units that are *alive* (nonzero for some example); the "
+          "dead share is what is left.")
+_FIRST_ROWS = ("You looked at the first few rows (examples) only. A unit that is zero on "
+               "those may fire on a later example: use every row.")
 
 
 #: The dead share as a percentage: the same answer in other units.
@@ -222,75 +238,61 @@ PERCENTAGE = Convention(
     "That is the dead share as a percentage; this exercise asks for it as a fraction, a "
     "number between 0 and 1 (drop the × 100).")
 
-register(Exercise(
-    id="4.2",
-    conventions=[PERCENTAGE],
-    title="Count the dead units",
-    answer_name="dead_fraction",
-    checker=_check_dead_fraction,
-    hints=_DEAD_HINTS,
-    wrong_answers=[
+function_exercise(
+    "4.2", "Count the dead units", "dead_fraction", _dead_share, _DEAD_CASES,
+    hints=_DEAD_HINTS, conventions=[PERCENTAGE], compare=_compare_dead_fraction,
+    success="Dead means zero for every example of the set you have: the fewer examples you "
+            "look at, the more units look dead.",
+    slips=[
         Slip("fraction of zero values", lambda a: (a == 0).mean(),
              message="You computed the fraction of zero *values*. A unit is dead only if it is "
-                     "zero for every example.",
-             compared=False),
+                     "zero for every example."),
         Slip("zero for any example", lambda a: (a == 0).any(axis=0).mean(),
              message="You counted units that are zero for *some* example. Every ReLU unit is "
-                     "zero for some inputs; dead means zero for all of them.",
-             compared=False),
+                     "zero for some inputs; dead means zero for all of them."),
         Slip("wrong axis", lambda a: (a == 0).all(axis=1).mean(),
-             message="You looked along the wrong axis: rows are examples, columns are units.",
-             compared=False),
+             message="You looked along the wrong axis: rows are examples, columns are units."),
         Slip("a count", lambda a: (a == 0).all(axis=0).sum(),
              message="You returned the number of dead units; the fraction divides by the number "
-                     "of units.",
-             compared=False),
+                     "of units."),
         Slip("one batch", lambda a: (a[:64] == 0).all(axis=0).mean(),
              message="You looked at the first few rows (examples) only. A unit that is zero on "
-                     "those may fire on a later example: use every row.",
-             compared=False),
+                     "those may fire on a later example: use every row."),
         Slip("negative instead of zero", lambda a: (a < 0).all(axis=0).mean(),
              message="Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
                      "(ReLU outputs are never negative, so it finds nothing), and `.all()` "
-                     "without an axis (one answer for the whole array instead of one per unit).",
-             compared=False),
+                     "without an axis (one answer for the whole array instead of one per unit)."),
         Slip("forgets the axis", lambda a: (a == 0).all(),
-             message="dead_fraction of a 200×10 array returned False, a single True/False: "
-                     "`.all()` without an axis asks whether the *whole array* is zero, one "
-                     "answer for all units.",
+             message="Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
+                     "(ReLU outputs are never negative, so it finds nothing), and `.all()` "
+                     "without an axis (one answer for the whole array instead of one per unit).",
              compared=False),
         Slip("forgets the axis, then takes the mean", lambda a: (a == 0).all().mean(),
              message="Your answer is 0, yet some units are dead. Two slips give 0: a test `< 0` "
                      "(ReLU outputs are never negative, so it finds nothing), and `.all()` "
-                     "without an axis (one answer for the whole array instead of one per unit).",
-             compared=False),
+                     "without an axis (one answer for the whole array instead of one per unit)."),
         Slip("a threshold instead of exactly zero", lambda a: (a < 1e-3).all(axis=0).mean(),
              message="You counted units with *small* outputs as dead. Dead means exactly zero "
                      "for every example: only then is its gradient exactly 0 (a unit with tiny "
-                     "outputs still learns).",
-             compared=False),
+                     "outputs still learns)."),
         Slip("one value per unit", lambda a: (a == 0).all(axis=0),
-             message="dead_fraction of a 200×10 array should be a single number, the fraction "
-                     "of dead units.",
+             message="dead_fraction of a 1×6 array should be a single number, the fraction of "
+                     "dead units.",
              compared=False),
         Slip("first row only", lambda a: (a[0] == 0).mean(),
              message="You looked at the first few rows (examples) only. A unit that is zero on "
-                     "those may fire on a later example: use every row.",
-             compared=False),
+                     "those may fire on a later example: use every row."),
         Slip("first 5 rows", lambda a: (a[:5] == 0).all(0).mean(),
              message="You looked at the first few rows (examples) only. A unit that is zero on "
-                     "those may fire on a later example: use every row.",
-             compared=False),
+                     "those may fire on a later example: use every row."),
         Slip("first 32 rows", lambda a: (a[:32] == 0).all(axis=0).mean(),
              message="You looked at the first few rows (examples) only. A unit that is zero on "
-                     "those may fire on a later example: use every row.",
-             compared=False),
+                     "those may fire on a later example: use every row."),
         Slip("the alive fraction", lambda a: (a != 0).any(axis=0).mean(),
              message="You returned the share of units that are *alive* (nonzero for some "
-                     "example); the dead share is what is left.",
-             compared=False),
+                     "example); the dead share is what is left."),
     ],
-))
+)
 
 # --- 4.3 · ELU from scratch --------------------------------------------------------------
 
