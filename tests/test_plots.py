@@ -92,6 +92,17 @@ def test_the_gradient_health_figures_live_here():
     plots.plot_update_ratios(flow, ax, max_layers=2)
     assert len(ax.lines) == 1 + 2 + 1  # the norms, two layers, the rule of thumb
     plt.close(fig)
+    fig, ax = plt.subplots()
+    plots.plot_update_ratios(flow, ax, max_layers=3)
+    *layers, rule = ax.get_lines()
+    assert [line.get_color() for line in layers] == plots.OKABE_ITO[:3]  # distinct colours
+    assert [text.get_text() for text in ax.texts] == ["0", "2", "4"]  # a label at each end
+    for line, text in zip(layers, ax.texts, strict=True):
+        assert text.get_color() == line.get_color()
+        assert text.xy == (2, line.get_ydata()[-1])  # at the last of the 3 steps
+    assert rule.get_zorder() > max(line.get_zorder() for line in layers)  # drawn on top
+    assert ax.get_xlim()[1] > 2
+    plt.close(fig)
     grid = plots.plot_histograms(flow)
     assert len(grid.axes) == 2 * 2
     plt.close(grid)

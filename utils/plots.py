@@ -211,12 +211,6 @@ def draw_graph(ax: matplotlib.axes.Axes, nodes: dict[str, tuple[float, float, st
 # --- gradient health: what a GradFlow recorded ------------------------------------------
 
 
-def _check_flow(flow: Any, function: str) -> None:
-    from utils.gradflow import check_flow
-
-    check_flow(flow, function)
-
-
 def _short(name: str) -> str:
     return name.replace(".linear", "").replace(".layer", "")
 
@@ -238,7 +232,9 @@ def plot_gradient_norms(flow: GradFlow, ax: matplotlib.axes.Axes | None = None,
     input layer on the left, on ``ax`` (default: the current axes)."""
     import matplotlib.pyplot as plt
 
-    _check_flow(flow, "plot_gradient_norms")
+    from utils.gradflow import check_flow
+
+    check_flow(flow, "plot_gradient_norms")
     checks.axes("ax", ax, optional=True)
     checks.text("label", label, optional=True)
     norms = flow.weight_grad_norms(step)
@@ -259,7 +255,9 @@ def plot_histograms(flow: GradFlow, step: int | None = None,
     """
     import matplotlib.pyplot as plt
 
-    _check_flow(flow, "plot_histograms")
+    from utils.gradflow import check_flow
+
+    check_flow(flow, "plot_histograms")
     checks.whole_number("max_layers", max_layers)
     layers = [r for r in flow.layers(step, "activations") if r.activation_sample is not None]
     if not layers:
@@ -287,16 +285,18 @@ def plot_histograms(flow: GradFlow, step: int | None = None,
 def plot_update_ratios(flow: GradFlow, ax: matplotlib.axes.Axes | None = None,
                        max_layers: int = 6) -> matplotlib.axes.Axes:
     """log10 of ‖Δw‖/‖w‖ over the optimizer steps for up to ``max_layers`` layers with
-    weights spread over the depth (dark = near the input, light = near the output), with
-    a line at the rule of thumb ‖Δw‖/‖w‖ ≈ 1e-3 (Karpathy's CS231n notes and *Neural
-    Networks: Zero to Hero*; see ``utils.gradflow.UPDATE_RATIO_RULE_OF_THUMB``). Needs
-    ``GradFlow(model, optimizer=...)``."""
+    weights spread over the depth, one Okabe–Ito colour each (in order from the input),
+    each line labelled at its end, with a grey line drawn on top at the rule of thumb
+    ‖Δw‖/‖w‖ ≈ 1e-3 (Karpathy's CS231n notes and *Neural Networks: Zero to Hero*; see
+    ``utils.gradflow.UPDATE_RATIO_RULE_OF_THUMB``). The lines are the layers', in order,
+    then the rule's. Needs ``GradFlow(model, optimizer=...)``; ``ax``: matplotlib axes
+    or None (the current axes); ``max_layers``: a whole number ≥ 1."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from utils.gradflow import UPDATE_RATIO_RULE_OF_THUMB
+    from utils.gradflow import UPDATE_RATIO_RULE_OF_THUMB, check_flow
 
-    _check_flow(flow, "plot_update_ratios")
+    check_flow(flow, "plot_update_ratios")
     checks.axes("ax", ax, optional=True)
     checks.whole_number("max_layers", max_layers)
     ratios = flow.update_ratios(kind="weights")
@@ -305,11 +305,16 @@ def plot_update_ratios(flow: GradFlow, ax: matplotlib.axes.Axes | None = None,
                          "optimizer.step() inside the `with` block.")
     ax = ax or plt.gca()
     names = _spread(list(ratios), max_layers)
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(names)))
-    for name, colour in zip(names, colours, strict=True):
-        values = np.maximum(np.asarray(ratios[name], dtype=np.float64), 1e-300)
-        ax.plot(np.log10(values), color=colour, linewidth=1.2, label=_short(name))
+    steps = 1
+    for index, name in enumerate(names):
+        colour = OKABE_ITO[index % len(OKABE_ITO)]
+        values = np.log10(np.maximum(np.asarray(ratios[name], dtype=np.float64), 1e-300))
+        ax.plot(values, color=colour, linewidth=1.2, label=_short(name))
+        ax.annotate(_short(name), (len(values) - 1, values[-1]), xytext=(4, 0),
+                    textcoords="offset points", color=colour, fontsize=8, va="center")
+        steps = max(steps, len(values))
     ax.axhline(math.log10(UPDATE_RATIO_RULE_OF_THUMB), color="gray", linestyle=":",
-               label="rule of thumb ≈ 1e-3 (Karpathy)")
+               linewidth=2, zorder=5, label="rule of thumb ≈ 1e-3 (Karpathy)")
+    ax.set_xlim(right=steps * 1.15)  # room for the labels at the ends
     ax.set(xlabel="optimizer step", ylabel="log10 ‖Δw‖ / ‖w‖")
     return ax
