@@ -322,3 +322,14 @@ def test_elementwise_exercises_run_on_a_batch_of_one(exercise_id):
 
     feedback = check(exercise_id, wrong_on_one_element)
     assert feedback.status == WRONG and "x of shape (1,)" in feedback.message, feedback.text()
+
+
+def test_4_2_runs_on_a_batch_of_one_and_names_the_smallest_failing_case():
+    from utils.exercises.nb04_activation_functions import _dead_share
+
+    def wrong_on_one_example(activations):
+        return 0.25 if activations.shape[0] == 1 else _dead_share(activations)
+
+    feedback = check("4.2", wrong_on_one_example)
+    assert feedback.status == WRONG, feedback.text()
+    assert feedback.message.startswith("dead_fraction of a 1×6 array is off."), feedback.text()
