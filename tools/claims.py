@@ -309,7 +309,8 @@ def render(rows: list[dict], runs: list[dict], seeds_text: str) -> str:
         mark = "**" if r["failures"] or r["thin"] else ""
         lines.append(f"| {r['notebook'][:2]} | {mark}{r['statement']}{mark} | "
                      f"{_fmt_bound(r['op'], r['bound'])} | {r['runs']} | " + " | ".join(spread)
-                     + f" | {margin_text(r)} | {spread_units(r)} | {', '.join(r['failures']) or '—'} |")
+                     + f" | {margin_text(r)} | {spread_units(r)} | "
+                     + f"{', '.join(r['failures']) or '—'} |")
     if runs:
         lines += ["", "## Run times (s)", "", "| notebook | runs | min | median | max |",
                   "|---|---|---|---|---|"]

@@ -43,9 +43,11 @@ class Lesson:
             return "not measured yet"
         if self.run_time_s < 90:
             rounded = max(5, -(-self.run_time_s // 5) * 5)  # up to the next 5 s
-            return f"about {rounded} s on a 2-core laptop CPU (up to {3 * rounded} s on a slower one)"
+            return (f"about {rounded} s on a 2-core laptop CPU "
+                    f"(up to {3 * rounded} s on a slower one)")
         minutes = -(-self.run_time_s // 60)
-        return f"about {minutes} min on a 2-core laptop CPU (up to {3 * minutes} min on a slower one)"
+        return (f"about {minutes} min on a 2-core laptop CPU "
+                f"(up to {3 * minutes} min on a slower one)")
 
     @property
     def filename(self) -> str:

@@ -182,7 +182,8 @@ def digits_split(test_fraction: float = 0.25, standardized: bool = True,
     train, test = stratified_split_indices(labels, test_fraction)
     x_train, x_test = x[train], x[test]
     if standardized:
-        x_train, x_test = standardize(x_train.reshape(len(train), -1), x_test.reshape(len(test), -1))
+        x_train, x_test = standardize(x_train.reshape(len(train), -1),
+                                      x_test.reshape(len(test), -1))
         x_train = x_train.reshape((len(train), 8, 8)).astype(np.float32)
         x_test = x_test.reshape((len(test), 8, 8)).astype(np.float32)
     if flatten:
