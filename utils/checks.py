@@ -31,7 +31,6 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_show = show  # the old private name, kept until every importer uses ``show``
 
 
 def describe(value: Any) -> str:
