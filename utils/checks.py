@@ -31,8 +31,6 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-
-
 def describe(value: Any) -> str:
     """A short description of any value for an error message: a torch tensor's or a NumPy
     array's shape ("a tensor of shape (3, 2)"), else the name of its type ("list").
