@@ -3,8 +3,10 @@
 ``make_mlp`` builds an ``MLP`` by depth, width, activation, initialization,
 normalization, dropout and residual blocks; ``make_convnet`` a conv net with the
 same options where they apply; ``make_sequence_model`` a recurrent classifier or
-regressor that returns a plain tensor. Every builder takes ``seed=`` to build the
-same weights without touching the global random state.
+regressor that returns a plain tensor (a stack of layers is a ``RecurrentStack`` of
+one-layer modules ``rnn.l0``, ``rnn.l1``, …, so that every layer's output gradient
+can be recorded). Every builder takes ``seed=`` to build the same weights without
+touching the global random state.
 
 Names come from the course's tables: activations from ``utils.activations.ACTIVATIONS``
 (re-exported here as ``ACTIVATIONS``), inits from ``utils.initializers.INITIALIZERS``
@@ -38,7 +40,8 @@ from utils.initializers import INIT_ALIASES, INITIALIZERS
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "INIT_NAMES", "INIT_ALIASES", "NORMALIZATIONS",
     "RESIDUAL_SHAPES",
-    "BlockInput", "HiddenLayer", "MLP", "ConvLayer", "ConvNet", "SequenceModel", "Residual",
+    "BlockInput", "HiddenLayer", "MLP", "FinalActivation", "ConvLayer", "ConvNet",
+    "SequenceModel", "Residual", "CONV_RESIDUAL_SHAPES",
     "RecurrentStack", "make_mlp", "make_convnet", "make_sequence_model", "hidden_layers",
     "make_activation", "set_forget_bias", "recurrent_weights",
     "initialize_linear", "initialize_weight", "canonical_init", "linear_layers",
