@@ -224,7 +224,7 @@ function_exercise(
 # --- 2.3 · Find the bug with the gradient check -----------------------------------------
 
 
-def _check_buggy_parameter(buggy_parameter):
+def _check_buggy_parameter(buggy_parameter: object) -> str:
     names = [name for name, _ in backprop.MLP([2, 8, 8, 3]).named_parameters()]
     if isinstance(buggy_parameter, dict):
         raise Wrong("buggy_parameter is the whole report; it should be one name from it.",
@@ -245,7 +245,7 @@ def _check_buggy_parameter(buggy_parameter):
             "finite differences, which pins the bug to one line of code.")
 
 
-def _context_of_2_3():
+def _context_of_2_3() -> dict[str, object]:
     """What the notebook has defined when the solution of 2.3 runs."""
     from utils.data import make_spirals
 

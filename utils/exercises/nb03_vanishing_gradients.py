@@ -250,7 +250,7 @@ _STUCK_HINTS = [
 ]
 
 
-def _layer_number(stuck_layer):
+def _layer_number(stuck_layer: object) -> int:
     """The hidden layer the answer names (an int), or Wrong if it does not name exactly one."""
     example = "Give one layer, as its name in quotes, e.g. 'hidden2', or its number, e.g. 2."
     if isinstance(stuck_layer, numbers.Integral) and not isinstance(stuck_layer, bool):
@@ -270,7 +270,8 @@ def _layer_number(stuck_layer):
     return int(match.group(1))
 
 
-def _check_stuck_layer(stuck_layer):
+def _check_stuck_layer(stuck_layer: object) -> str:
+    """The praise if ``stuck_layer`` names the patient's stuck layer; Wrong otherwise."""
     number = _layer_number(stuck_layer)
     if not 1 <= number <= patients.DEPTH_OF_STUCK_PATIENT:
         raise Wrong(f"There is no hidden layer {number}: the patient has hidden1 to "
@@ -285,7 +286,7 @@ def _check_stuck_layer(stuck_layer):
                 got=repr(stuck_layer)[:80])
 
 
-def _context_of_3_3():
+def _context_of_3_3() -> dict[str, object]:
     """What the notebook has defined when the skeleton and solution of 3.3 run."""
     import torch.nn.functional as F  # noqa: N812
 

@@ -68,7 +68,7 @@ _GAIN_SLIPS = [
 ]
 
 
-def _check_leaky_gain(leaky_gain):
+def _check_leaky_gain(leaky_gain: object) -> str:
     expected = math.sqrt(2 / (1 + LEAKY_SLOPE ** 2))
     value = _as_real(leaky_gain)
     if value is None:
@@ -211,7 +211,7 @@ def _check_xavier_uniform(my_xavier_uniform):
                           got=f"shape {got.shape}")
 
 
-def _check_xavier_values(my_xavier_uniform):
+def _check_xavier_values(my_xavier_uniform: object) -> str:
     bound = math.sqrt(6 / (FAN_IN + FAN_OUT))
     variance = 2 / (FAN_IN + FAN_OUT)
     got = _draw_weights(my_xavier_uniform, FAN_IN, FAN_OUT, 0)
@@ -408,7 +408,7 @@ def signal_factor(letter: str, n_in: int = 64, width: int = 128) -> float:
     return math.prod(_fan_factor(spec.init, spec.gain, a, b) * keeps for a, b in fans)
 
 
-def _why():
+def _why() -> dict[str, str]:
     """Why each network stalls or trains, with its factor worked out from the network."""
     first_xavier = _fan_factor("xavier_normal", None, 64, 128) / 2
     return {
