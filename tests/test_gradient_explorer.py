@@ -67,7 +67,7 @@ def test_init_names_of_make_mlp_and_the_old_labels_give_the_same_network(name):
 def test_every_make_mlp_init_and_alias_is_accepted():
     from utils import nets
 
-    for name in [*nets.INITIALIZERS, *nets.INIT_ALIASES]:
+    for name in [*nets.INIT_NAMES, *nets.INIT_ALIASES]:
         result = widgets.gradient_norm_explorer(3, "tanh", name, seed=0)
         assert result.init == nets.canonical_init(name)
 

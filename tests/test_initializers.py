@@ -249,9 +249,9 @@ def test_jacobian_refuses_bad_inputs(model, x, message):
 def test_the_from_scratch_names_are_make_mlps_names():
     from utils import nets, widgets
 
-    assert set(inits.INITIALIZERS) == set(nets.INITIALIZERS) - {"default"}
+    assert set(inits.INITIALIZERS) == set(nets.INIT_NAMES) - {"default"}
     assert nets.INIT_ALIASES is inits.INIT_ALIASES
-    assert set(widgets.EXPLORER_INITS) <= set(nets.INITIALIZERS)
+    assert set(widgets.EXPLORER_INITS) <= set(nets.INIT_NAMES)
     for alias, name in nets.INIT_ALIASES.items():
         assert name in nets.INITIALIZERS
         if name in inits.INITIALIZERS:

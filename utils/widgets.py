@@ -351,13 +351,13 @@ def _menu_label(init: str) -> str:
 
 #: The inits in the explorer's menu: the name (as in ``utils.nets.make_mlp``) → its label,
 #: taken from the initializer table. The explorer accepts every name of
-#: ``utils.nets.INITIALIZERS``; labels are for display.
+#: ``utils.nets.INIT_NAMES``; labels are for display.
 EXPLORER_INITS = {name: _menu_label(name)
                   for name in ("glorot_standard", "xavier_uniform", "he_normal", "normal")}
 
 
 def explorer_init_name(init: str) -> str:
-    """The init name (a key of ``utils.nets.INITIALIZERS``) for ``init``: a name, an alias,
+    """The init name (a key of ``utils.nets.INIT_NAMES``) for ``init``: a name, an alias,
     or one of the menu's labels (``EXPLORER_INITS``), which older cells pass."""
     from utils.nets import canonical_init
 
