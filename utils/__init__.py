@@ -7,8 +7,9 @@ Building and training (PyTorch)
 - ``utils.data``         the shipped digits, small synthetic sets (spirals, moons, a curve) and
                          long-lag sequence tasks (the adding problem, the first symbol)
 - ``utils.nets``         builders: ``make_mlp`` (activation, init, norm, dropout, residual
-                         blocks), ``make_convnet``, ``make_sequence_model`` (RNN/LSTM/GRU);
-                         ``hidden_layers(model)``
+                         blocks), ``make_convnet``, ``make_sequence_model`` (RNN/LSTM/GRU;
+                         stacked layers as a ``RecurrentStack`` whose every layer GradFlow
+                         reads); ``hidden_layers(model)``
 - ``utils.train``        one training loop: history, ``on_step`` hook between backward and
                          step, clipping, the gradient norm of every step, a clear stop on NaN
 
