@@ -333,3 +333,17 @@ def test_4_2_runs_on_a_batch_of_one_and_names_the_smallest_failing_case():
     feedback = check("4.2", wrong_on_one_example)
     assert feedback.status == WRONG, feedback.text()
     assert feedback.message.startswith("dead_fraction of a 1×6 array is off."), feedback.text()
+
+
+def test_result_parts_names_what_is_missing():
+    from utils.exercises import result_parts
+
+    assert result_parts([1.0, 2.0], ("dw", "db"), "f") == (1.0, 2.0)
+    with pytest.raises(Wrong, match=r"^f should return a pair \(dw, db\)\.$") as wrong:
+        result_parts(3.0, ("dw", "db"), "f")
+    assert wrong.value.got == "one object of type float"
+    with pytest.raises(Wrong, match=r"^g should return three values \(a, b, c\)\.$") as wrong:
+        result_parts((1, 2), ("a", "b", "c"), "g")
+    assert wrong.value.got == "a tuple of length 2"
+    with pytest.raises(Wrong, match=r"^db is None: did you forget to compute it\?$"):
+        result_parts((1.0, None), ("dw", "db"), "f")

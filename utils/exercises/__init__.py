@@ -65,11 +65,12 @@ from utils.exercises.core import (
     register,
     reject_slips,
     reset_hints,
+    result_parts,
 )
 
 __all__ = ["check", "Feedback", "Exercise", "Slip", "Convention", "Case", "register",
            "reset_hints", "REGISTRY", "Wrong", "Unreadable", "NotAttempted", "LearnerError",
            "OtherConvention", "call_learner", "expect_close", "expect_number", "as_array",
-           "reject_slips", "describe_factor", "is_low_precision", "function_exercise",
-           "FunctionCheck", "batch_cases", "BATCH_SIZES", "CORRECT", "WRONG", "NOT_ATTEMPTED",
-           "ERROR", "OTHER_CONVENTION"]
+           "reject_slips", "result_parts", "describe_factor", "is_low_precision",
+           "function_exercise", "FunctionCheck", "batch_cases", "BATCH_SIZES", "CORRECT",
+           "WRONG", "NOT_ATTEMPTED", "ERROR", "OTHER_CONVENTION"]

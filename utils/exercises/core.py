@@ -532,6 +532,28 @@ def expect_number(got: object, expected: float, what: str = "your answer", rtol:
                     hint=hint)
 
 
+def result_parts(result: object, names: Sequence[str], function: str,
+                 expected: str | None = None) -> tuple:
+    """The parts of a result that must be a tuple (or list) of ``len(names)`` values, named
+    ``names`` (e.g. ``("dw", "db")``), as a tuple; Wrong when the result is something else
+    or a part is None or ``...``. ``function`` names the learner's function in the message;
+    ``expected`` is the expected line (default: the names in parentheses)."""
+    together = "(" + ", ".join(names) + ")"
+    count = {2: "a pair", 3: "three values"}.get(len(names), f"{len(names)} values")
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        got = (f"a {type(result).__name__} of length {len(result)}"
+               if isinstance(result, (tuple, list)) else f"one object of type "
+                                                        f"{type(result).__name__}")
+        raise Wrong(f"{function} should return {count} {together}.",
+                    expected=expected or together, got=got,
+                    hint=f"End with `return {', '.join(names)}`.")
+    for part, name in zip(result, names):
+        if part is None or part is Ellipsis:
+            raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
+                        expected=f"{name} computed", got=f"{name} = {part!r}")
+    return tuple(result)
+
+
 def same_values(a: object, b: object, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     """True if two results are equal to tolerance: numbers, arrays, tensors, or tuples and
     lists of them (compared part by part). Anything unreadable is not equal."""

@@ -18,6 +18,7 @@ from utils.exercises.core import (
     expect_number,
     function_exercise,
     register,
+    result_parts,
 )
 
 # --- 1.1 One gradient-descent step ------------------------------------------------------
@@ -235,16 +236,7 @@ def _compare_mse(got, expected, case):
                         "the pair (dw, db).", expected="(dw, db)", got=f"{value:.6g} (the loss)")
         raise Wrong("mse_gradient returned a single number; it should return a pair (dw, db).",
                     expected=shapes, got=f"{value:.6g}", hint="End with `return dw, db`.")
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        shape = f"one object of type {type(got).__name__}"
-        if isinstance(got, (tuple, list)):
-            shape = f"a {type(got).__name__} of length {len(got)}"
-        raise Wrong("mse_gradient should return a pair (dw, db).", expected=shapes, got=shape,
-                    hint="End with `return dw, db`.")
-    for part, name in zip(got, ("dw", "db")):
-        if part is None or part is Ellipsis:
-            raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
-                        expected=f"{name} computed from the residuals", got=f"{name} = {part!r}")
+    for part, name in zip(result_parts(got, ("dw", "db"), "mse_gradient", shapes), ("dw", "db")):
         if _is_number(part) and np.isclose(float(as_array(part, name).ravel()[0]), loss):
             raise Wrong(f"{name} is the loss L itself, not its derivative.",
                         expected=f"{name} = ∂L/∂{name[1]}", got=f"{name} = the loss, {loss:.6g}")
@@ -376,16 +368,9 @@ def _sgd_case():
 
 def _learner_pair(got, what):
     """Read the learner's (w, b) as (array of shape (2,), float), or raise Wrong."""
-    if _is_number(got) or not isinstance(got, (tuple, list)) or len(got) != 2:
-        shape = (f"a {type(got).__name__} of length {len(got)}"
-                 if isinstance(got, (tuple, list)) else f"one object of type {type(got).__name__}")
-        raise Wrong(f"{what} should return the pair (w, b).", expected="(w, b): w of shape (2,) "
-                    "for 2 features, b a single number", got=shape, hint="End with `return w, b`.")
-    for part, name in zip(got, ("w", "b")):
-        if part is None or part is Ellipsis:
-            raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
-                        expected=f"the trained {name}", got=f"{name} = {part!r}")
-    w, b = as_array(got[0], "w", array=True), as_array(got[1], "b")
+    w, b = result_parts(got, ("w", "b"), what,
+                        "(w, b): w of shape (2,) for 2 features, b a single number")
+    w, b = as_array(w, "w", array=True), as_array(b, "b")
     if w.shape != (2,):
         raise Wrong("w should have one entry per feature.", expected="shape (2,)",
                     got=f"shape {w.shape}", hint="Start from one zero per feature.")
@@ -611,8 +596,8 @@ register(Exercise(
     wrong_answers=[
         Slip("batch slices one short", _sgd_variant(cut=1),
              message="Your minibatches are one example short: each slice stops one index early, "
-                     "so every epoch skips ",
-             compared=False, varies=True),
+                     "so every epoch skips 25 examples.",
+             compared=False),
         Slip("one epoch too few", _sgd_variant(epochs=-1),
              message="Your loop runs one epoch too few.",
              compared=False),
@@ -664,8 +649,8 @@ register(Exercise(
         Slip("one full-batch step per epoch",
              _sgd_variant(step="whole data", batch_size=_SGD_EXAMPLES),
              message="You took one step per epoch on the whole data set: that is full-batch "
-                     "gradient descent, ",
-             compared=False, varies=True),
+                     "gradient descent, 4 steps in all.",
+             compared=False),
         Slip("steps up the slope", _sgd_variant(step="ascent"),
              message="Your steps go up the slope (+ instead of −): the loss grows.",
              compared=False),
@@ -679,7 +664,7 @@ register(Exercise(
              message="Every step used the whole data set, not its minibatch.",
              compared=False),
         Slip("returns only w", lambda X, y, lr, epochs, batch_size, rng: np.zeros(X.shape[1]),
-             message="train_sgd(X, y, lr=0.05, epochs=4, batch_size=12, rng) should return the "
+             message="train_sgd(X, y, lr=0.05, epochs=4, batch_size=12, rng) should return a "
                      "pair (w, b).",
              compared=False),
         Slip("returns (None, None)", lambda X, y, lr, epochs, batch_size, rng: (None, None),

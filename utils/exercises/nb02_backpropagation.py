@@ -16,6 +16,7 @@ from utils.exercises.core import (
     expect_close,
     function_exercise,
     register,
+    result_parts,
 )
 
 # --- 2.1 · The backward pass of a Linear layer ------------------------------------------
@@ -49,17 +50,9 @@ _GRADIENTS = ("grad_x", "grad_weight", "grad_bias")
 def _compare_linear(result, expected, case):
     """Three arrays of the shapes of x, weight and bias, with the expected values."""
     x, weight, _ = case.args
-    if not isinstance(result, (tuple, list)) or len(result) != 3:
-        raise Wrong("linear_backward should return three arrays: (grad_x, grad_weight, "
-                    "grad_bias).", got=f"{type(result).__name__}"
-                    + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
-                    hint="End with `return grad_x, grad_weight, grad_bias`.")
-    for part, name in zip(result, _GRADIENTS):
-        if part is None or part is Ellipsis:
-            raise Wrong(f"{name} is {part!r}: did you forget to compute it?",
-                        expected=f"{name}, an array", got=f"{name} = {part!r}")
+    parts = result_parts(result, _GRADIENTS, "linear_backward")
     grad_x, grad_weight, grad_bias = (as_array(part, name, array=True)
-                                      for part, name in zip(result, _GRADIENTS))
+                                      for part, name in zip(parts, _GRADIENTS))
     if grad_weight.shape == weight.shape[::-1]:
         raise Wrong(f"grad_weight is transposed: it must have the shape of the weight "
                     f"{weight.shape}.", expected=f"shape {weight.shape}",
@@ -145,7 +138,7 @@ function_exercise(
              compared=False),
         Slip("returns only two gradients", lambda x, w, g: (g.T @ x, g.sum(axis=0)),
              message="On a batch of 1 (x (1, 4), weight (3, 4), grad_out (1, 3)): "
-                     "linear_backward should return three arrays: (grad_x, grad_weight, "
+                     "linear_backward should return three values (grad_x, grad_weight, "
                      "grad_bias).",
              compared=False),
         Slip("a gradient left as None", lambda x, w, g: (None, g.T @ x, g.sum(axis=0)),
@@ -280,8 +273,9 @@ register(Exercise(
              message="'layer2.bias' is not a parameter of this network.",
              compared=False),
         Slip("a number", 2,
-             message="buggy_parameter should be the parameter's name as text, e.g. ",
-             compared=False, varies=True),
+             message="buggy_parameter should be the parameter's name as text, e.g. "
+                     "'linear1.weight'; got a value of type int.",
+             compared=False),
         Slip("the whole report", {"linear2.bias": 0.97},
              message="buggy_parameter is the whole report; it should be one name from it.",
              compared=False),
