@@ -238,6 +238,9 @@ class Initializer:
     default_gain: float
     formula: str  # the variance in words, for tables and menus
     label: str  # the init's one name in figures, legends and menus, e.g. "He"
+    #: Var(w) = E[w²] of one weight as a function of (fan_in, fan_out, gain), as the row
+    #: draws it (for orthogonal weights, the mean of the squares: gain²/max(fan_in, fan_out)).
+    variance: Callable[[int, int, float], float]
 
     def __call__(self, shape: tuple[int, int], **options: object) -> np.ndarray:
         """A NumPy weight of ``shape = (fan_out, fan_in)``, exactly as the NumPy function.
@@ -257,26 +260,59 @@ class Initializer:
             self.torch(weight, gain)
         return weight
 
+    def weight_variance(self, fan_in: int, fan_out: int, gain: float | None = None) -> float:
+        """Var(w) of a weight drawn by this row for a layer ``fan_in → fan_out`` (whole
+        numbers ≥ 1) with ``gain`` (a positive number; None: ``default_gain``)."""
+        fan_out, fan_in = _check_shape((fan_out, fan_in))
+        gain = self.default_gain if gain is None else _check_gain(gain)
+        return float(self.variance(fan_in, fan_out, gain))
+
+
+def _fixed_variance(fan_in: int, fan_out: int, gain: float) -> float:
+    return gain ** 2
+
+
+def _glorot_standard_variance(fan_in: int, fan_out: int, gain: float) -> float:
+    return gain ** 2 / (3 * fan_in)
+
+
+def _xavier_variance(fan_in: int, fan_out: int, gain: float) -> float:
+    return gain ** 2 * 2 / (fan_in + fan_out)
+
+
+def _lecun_variance(fan_in: int, fan_out: int, gain: float) -> float:
+    return gain ** 2 / fan_in
+
+
+def _orthogonal_variance(fan_in: int, fan_out: int, gain: float) -> float:
+    # min(fan_in, fan_out) orthonormal rows or columns, times the gain, over fan_in·fan_out
+    return gain ** 2 / max(fan_in, fan_out)
+
 
 #: The course's ONE initializer table: name → ``Initializer`` (NumPy and PyTorch), with the
 #: formula and the label that figures, legends and menus show.
 INITIALIZERS: dict[str, Initializer] = {
     "normal": Initializer("normal", normal, lambda w, gain: _torch_normal(w, gain), 1.0,
-                          "N(0, gain²)", "N(0, σ²)"),
+                          "N(0, gain²)", "N(0, σ²)", variance=_fixed_variance),
     "glorot_standard": Initializer("glorot_standard", glorot_standard, _torch_glorot_standard,
-                                   1.0, "U[±gain/√fan_in]", "standard"),
+                                   1.0, "U[±gain/√fan_in]", "standard",
+                                   variance=_glorot_standard_variance),
     "xavier_uniform": Initializer("xavier_uniform", xavier_uniform, _torch_xavier_uniform, 1.0,
-                                  "U[±gain·√(6/(fan_in+fan_out))]", "Xavier (uniform)"),
+                                  "U[±gain·√(6/(fan_in+fan_out))]", "Xavier (uniform)",
+                                  variance=_xavier_variance),
     "xavier_normal": Initializer("xavier_normal", xavier_normal, _torch_xavier_normal, 1.0,
-                                 "N(0, gain²·2/(fan_in+fan_out))", "Xavier (normal)"),
+                                 "N(0, gain²·2/(fan_in+fan_out))", "Xavier (normal)",
+                                 variance=_xavier_variance),
     "he_uniform": Initializer("he_uniform", he_uniform, _torch_he_uniform, RELU_GAIN,
-                              "U[±gain·√(3/fan_in)], gain √2", "He (uniform)"),
+                              "U[±gain·√(3/fan_in)], gain √2", "He (uniform)",
+                              variance=_lecun_variance),
     "he_normal": Initializer("he_normal", he_normal, _torch_lecun_normal, RELU_GAIN,
-                             "N(0, gain²/fan_in), gain √2", "He"),
+                             "N(0, gain²/fan_in), gain √2", "He", variance=_lecun_variance),
     "lecun_normal": Initializer("lecun_normal", lecun_normal, _torch_lecun_normal, 1.0,
-                                "N(0, gain²/fan_in)", "LeCun"),
+                                "N(0, gain²/fan_in)", "LeCun", variance=_lecun_variance),
     "orthogonal": Initializer("orthogonal", orthogonal, _torch_orthogonal, 1.0,
-                              "gain × a random orthogonal matrix", "orthogonal"),
+                              "gain × a random orthogonal matrix", "orthogonal",
+                              variance=_orthogonal_variance),
 }
 
 #: The label of every init name of ``utils.nets.make_mlp``, read from the table above, plus

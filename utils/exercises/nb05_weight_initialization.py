@@ -382,20 +382,12 @@ register(Exercise(
 
 def _fan_factor(init: str, gain: float | None, n_in: int, n_out: int) -> float:
     """n_in·Var(w) of a layer n_in → n_out at initialization by ``init`` (a name of
-    ``utils.initializers.INITIALIZERS`` or "default") with ``gain`` (None: the table's
-    default gain); for orthogonal weights, the factor by which the layer multiplies the
-    second moment per unit."""
-    if init == "default":  # PyTorch's U(±1/√n_in): Var(w) = 1/(3·n_in)
-        return 1 / 3
-    row = initializers.lookup(init)
-    gain = row.default_gain if gain is None else gain
-    if row.name.startswith("xavier"):  # Var(w) = gain²·2/(n_in + n_out)
-        return gain ** 2 * 2 * n_in / (n_in + n_out)
-    if row.name == "orthogonal":  # orthonormal rows or columns, times the gain
-        return gain ** 2 * min(1.0, n_in / n_out)
-    if row.name.startswith(("he_", "lecun_")):  # Var(w) = gain²/n_in
-        return gain ** 2
-    raise ValueError(f"init {init!r} is not one of exercise 5.3's networks.")
+    ``utils.initializers.INITIALIZERS``, or "default": PyTorch's own U(±1/√n_in), the
+    table's "glorot_standard") with ``gain`` (None: the table's default gain), from the
+    row's ``variance``; for orthogonal weights, the factor by which the layer multiplies
+    the second moment per unit."""
+    row = initializers.lookup("glorot_standard" if init == "default" else init)
+    return n_in * row.weight_variance(n_in, n_out, gain)
 
 
 def signal_factor(letter: str, n_in: int = 64, width: int = 128) -> float:
