@@ -156,6 +156,71 @@ def test_a_slip_that_raises_matches_a_learner_that_raises_in_the_same_cases(temp
     assert check("99.26", lambda x: np.zeros((1, 3))).message != "Small only."
 
 
+# --- random generators: every call gets one in the same state ------------------------------
+
+
+def generator_cases(make_generator):
+    return [Case((n, make_generator(7)), f"n = {n}, a generator of seed 7") for n in (2, 5, 17)]
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_the_reference_every_slip_and_the_learner_draw_from_the_same_state(temporary, kind):
+    if kind == "numpy":
+        cases = generator_cases(np.random.default_rng)
+
+        def shuffle(n, rng):
+            return rng.permutation(n).astype(float)
+    else:
+        cases = generator_cases(lambda seed: torch.Generator().manual_seed(seed))
+
+        def shuffle(n, rng):
+            return torch.randperm(n, generator=rng).double()
+
+    states = [repr(case.args[1].bit_generator.state) if kind == "numpy"
+              else case.args[1].get_state().clone() for case in cases]
+    reversed_order = Slip("reversed", lambda n, rng: shuffle(n, rng).flip(0) if kind == "torch"
+                          else shuffle(n, rng)[::-1], message="You reversed it.")
+    temporary("99.40", "Shuffle", "shuffle", shuffle, cases, hints=["a", "b"], success="ok",
+              slips=[reversed_order])
+    assert check("99.40", shuffle).status == CORRECT
+    assert check("99.40", shuffle).status == CORRECT  # the cases' generators did not move
+    assert check("99.40", reversed_order.answer).message == "You reversed it."
+    for case, state in zip(cases, states):
+        now = case.args[1]
+        if kind == "numpy":
+            assert repr(now.bit_generator.state) == state
+        else:
+            assert torch.equal(now.get_state(), state)
+
+
+def test_explain_failure_explains_a_failure_no_slip_names(temporary):
+    def explain(function, case, name):
+        return Wrong(f"{name} was called on {case.label}.", hint="look")
+
+    temporary("99.41", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[Slip("same", lambda x: x, message="You returned x.")],
+              explain_failure=explain)
+    assert check("99.41", lambda x: x).message == "You returned x."  # a slip comes first
+    reset_hints("99.41")
+    feedback = check("99.41", lambda x: 3 * x)
+    assert feedback.message == "double was called on x of shape (1, 3)."
+    assert feedback.hint == "look" and "on x of shape (1, 3)" in feedback.expected
+
+
+def test_the_same_message_on_every_case_does_not_name_the_case(temporary):
+    def compare(got, expected, case):
+        if not isinstance(got, np.ndarray):
+            raise Wrong("Return an array.")
+
+    temporary("99.42", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[], compare=compare, unnamed_when_same=True)
+    assert check("99.42", lambda x: 2 * x.tolist()).message == "Return an array."
+    temporary("99.43", "Double", "double", lambda x: 2 * x, column_cases(), hints=["a", "b"],
+              success="ok", slips=[], compare=compare)
+    assert check("99.43", lambda x: 2 * x.tolist()).message == (
+        "On x of shape (1, 3): Return an array.")
+
+
 # --- conventions ------------------------------------------------------------------------------
 
 

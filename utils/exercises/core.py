@@ -28,6 +28,7 @@ the next level each time; ``reset_hints()`` starts the count again.
 
 from __future__ import annotations
 
+import copy
 import html
 import inspect
 import math
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from utils import checks
 
@@ -309,17 +311,34 @@ def _reject_changed_inputs(function: Callable, name: str, originals: Sequence[ob
                              "array (an expression like a - b makes one).")
 
 
+def _copy_argument(argument: object) -> object:
+    """A copy of one argument that the called function cannot change for the next caller:
+    a NumPy array, and a NumPy or torch random generator in the same state (so the
+    reference, every slip and the learner each draw the same numbers); anything else as
+    it is."""
+    if isinstance(argument, np.ndarray):
+        return np.array(argument, copy=True)
+    if isinstance(argument, np.random.Generator):
+        return copy.deepcopy(argument)
+    if isinstance(argument, torch.Generator):
+        twin = torch.Generator(device=argument.device)
+        twin.set_state(argument.get_state())
+        return twin
+    return argument
+
+
 def _copies(args: Sequence[object]) -> list[object]:
-    return [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    """Copies of the arguments of one call (see ``_copy_argument``)."""
+    return [_copy_argument(a) for a in args]
 
 
 def call_learner(function: object, *args: object, name: str | None = None) -> object:
     """Call the learner's function; turn its failures into NotAttempted or LearnerError.
 
-    Arguments are passed as copies, so the learner's code cannot change the
-    check's own data; a function that writes into an array argument is wrong
-    (it would overwrite its caller's data), and Wrong says so. A function that is not
-    callable is Wrong.
+    Arguments are passed as copies (arrays, and random generators in the same state),
+    so the learner's code cannot change the check's own data nor advance its generators;
+    a function that writes into an array argument is wrong (it would overwrite its
+    caller's data), and Wrong says so. A function that is not callable is Wrong.
     """
     name = name or getattr(function, "__name__", "your function")
     if not callable(function):
@@ -651,6 +670,12 @@ class FunctionCheck:
     ``expect_close`` with ``rtol``/``atol``, an array when the reference gives one).
     ``explain_error(error, case, name)`` may turn an exception of the learner's code on one
     case into a Wrong that explains it (e.g. a shape mismatch); None: the default.
+    ``explain_failure(function, case, name)``, when no slip or convention matches, may
+    explain the smallest failing case by calling the learner's ``function`` again (e.g.
+    whether it draws from the generator it is given); None: nothing to add.
+    ``unnamed_when_same=True``: a failure with the same message on every case is reported
+    without the smallest case's name (the case does not explain it: a result of the wrong
+    form, say); False (default): the smallest failing case is always named.
     ``success`` is the praise for a correct answer.
     """
 
@@ -662,6 +687,8 @@ class FunctionCheck:
     success: str
     compare: Callable[[object, object, Case], None] | None = None
     explain_error: Callable[[LearnerError, Case, str], Wrong | None] | None = None
+    explain_failure: Callable[[Callable, Case, str], Wrong | None] | None = None
+    unnamed_when_same: bool = False
     rtol: float = 1e-6
     atol: float = 1e-9
 
@@ -736,6 +763,10 @@ class FunctionCheck:
         slip = self._matching(learner, self.slips, reference)
         if slip is not None:
             raise Wrong(slip.message, expected=expected, got=shown, hint=slip.hint)
+        explained = (self.explain_failure(function, case, self.name)
+                     if self.explain_failure else None)
+        if explained is not None:
+            raise Wrong(explained.message, expected=expected, got=shown, hint=explained.hint)
         failed = {i for i, _ in failing}
         passing = [case.label for i, case in enumerate(self.cases) if i not in failed]
         if wrong is None:  # an exception that nothing explains
@@ -744,16 +775,20 @@ class FunctionCheck:
             raise Wrong(f"`{self.name}` works on {passing[0]} but raises "
                         f"{type(got.original).__name__} on {case.label}: {got.original}",
                         expected=expected)
+        everywhere = self.unnamed_when_same and len(failing) == len(self.cases) and all(
+            other is not None and other.message == wrong.message for _, other in failing)
         raise self._smallest_case(wrong, case, passing if kind == "value" else [],
-                                  _fixed_shape(learner, reference))
+                                  _fixed_shape(learner, reference), named=not everywhere)
 
     @staticmethod
     def _smallest_case(wrong: Wrong, case: Case, passing: list[str],
-                       fixed_shape: tuple | None) -> Wrong:
-        """The Wrong of the smallest failing case, named, and saying where the function
-        passes or that its result keeps one shape (``fixed_shape``) whatever its input."""
+                       fixed_shape: tuple | None, named: bool = True) -> Wrong:
+        """The Wrong of the smallest failing case, named (unless ``named`` is False: the
+        same message on every case, which the case would not explain), and saying where the
+        function passes or that its result keeps one shape (``fixed_shape``) whatever its
+        input."""
         message = wrong.message
-        if case.label not in message:
+        if named and case.label not in message:
             message = f"On {case.label}: {message}"
         if fixed_shape is not None:
             message += (f" Your result has shape {fixed_shape} whatever the input's size: does "
@@ -786,14 +821,19 @@ def function_exercise(id: str, title: str, answer_name: str, reference: Callable
                       success: str, conventions: list[Convention] | None = None,
                       compare: Callable[[object, object, Case], None] | None = None,
                       explain_error: Callable[[LearnerError, Case, str], Wrong | None]
-                      | None = None, rtol: float = 1e-6, atol: float = 1e-9,
+                      | None = None,
+                      explain_failure: Callable[[Callable, Case, str], Wrong | None]
+                      | None = None, unnamed_when_same: bool = False, rtol: float = 1e-6,
+                      atol: float = 1e-9,
                       solution_context: Callable[[], dict] | None = None) -> Exercise:
     """Register a function-type exercise: the learner writes ``answer_name``, which must give
     what ``reference`` gives on every case (see ``FunctionCheck``); each slip and convention
     with a message is recognised by running it on the same cases."""
     conventions = list(conventions or [])
     checker = FunctionCheck(answer_name, reference, cases, slips, conventions, success,
-                            compare=compare, explain_error=explain_error, rtol=rtol, atol=atol)
+                            compare=compare, explain_error=explain_error,
+                            explain_failure=explain_failure,
+                            unnamed_when_same=unnamed_when_same, rtol=rtol, atol=atol)
     return register(Exercise(id=id, title=title, answer_name=answer_name, checker=checker,
                              wrong_answers=slips, solution_context=solution_context,
                              hints=hints, conventions=conventions))

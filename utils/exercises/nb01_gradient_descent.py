@@ -1,5 +1,6 @@
 """Exercises of 01_gradient_descent: one step, the stable learning rate, the MSE gradient, SGD."""
 
+import copy
 import numbers
 
 import numpy as np
@@ -9,15 +10,12 @@ from utils.exercises.core import (
     BATCH_SIZES,
     Case,
     Convention,
-    Exercise,
     Slip,
     Wrong,
     as_array,
-    call_learner,
     expect_close,
     expect_number,
     function_exercise,
-    register,
     result_parts,
 )
 
@@ -353,6 +351,10 @@ _SGD_SETTINGS = {"lr": 0.05, "epochs": 4, "batch_size": 12}
 _SGD_EXAMPLES = 300
 _SGD_BATCHES = _SGD_EXAMPLES // _SGD_SETTINGS["batch_size"]
 _SGD_SEED = 2024
+#: Further cases, (examples, batch_size): 1, 2, 3 and 17 examples of 3 features, so a loop
+#: written for the notebook's sizes, or for 2 features, fails (each batch_size divides n).
+_SGD_OTHER_CASES = ((1, 1), (2, 1), (3, 3), (17, 1))
+_SGD_OTHER_SETTINGS = {"lr": 0.1, "epochs": 3}
 #: A correct loop matches the reference loop on the same generator to float32 precision;
 #: every slip below ends at least 1e-3 away (measured).
 _SGD_RTOL, _SGD_ATOL = 1e-4, 1e-5
@@ -366,13 +368,38 @@ def _sgd_case():
     return X, y
 
 
-def _learner_pair(got, what):
-    """Read the learner's (w, b) as (array of shape (2,), float), or raise Wrong."""
-    w, b = result_parts(got, ("w", "b"), what,
-                        "(w, b): w of shape (2,) for 2 features, b a single number")
+_SGD_CALL = "train_sgd(X, y, {}, rng)".format(
+    ", ".join(f"{key}={value}" for key, value in _SGD_SETTINGS.items()))
+
+
+def _sgd_cases() -> list[Case]:
+    """The task's case (300 examples, 2 features, batch_size 12), then the further cases of
+    3 features; each with a generator of the same seed."""
+    X, y = _sgd_case()
+    cases = [Case((X, y, *_SGD_SETTINGS.values(), np.random.default_rng(_SGD_SEED)), _SGD_CALL)]
+    data = np.random.default_rng(4321)
+    lr, epochs = _SGD_OTHER_SETTINGS.values()
+    for n, batch_size in _SGD_OTHER_CASES:
+        X = data.normal(size=(n, 3))
+        y = X @ np.array([0.8, -1.2, 0.5]) - 0.4 + data.normal(0, 0.1, size=n)
+        cases.append(Case((X, y, lr, epochs, batch_size, np.random.default_rng(_SGD_SEED)),
+                          f"train_sgd(X, y, lr={lr}, epochs={epochs}, batch_size={batch_size}, "
+                          f"rng) on {n} example{'s' if n > 1 else ''} of 3 features"))
+    return cases
+
+
+_SGD_CASES = _sgd_cases()
+
+
+def _learner_pair(got, n_features):
+    """Read the learner's (w, b) as one array [w..., b], or raise Wrong (the same message
+    on every case: it names the task's call)."""
+    w, b = result_parts(got, ("w", "b"), _SGD_CALL,
+                        f"(w, b): w of shape ({n_features},) for {n_features} features, b a "
+                        "single number")
     w, b = as_array(w, "w", array=True), as_array(b, "b")
-    if w.shape != (2,):
-        raise Wrong("w should have one entry per feature.", expected="shape (2,)",
+    if w.shape != (n_features,):
+        raise Wrong("w should have one entry per feature.", expected=f"shape ({n_features},)",
                     got=f"shape {w.shape}", hint="Start from one zero per feature.")
     if b.size != 1:
         raise Wrong("b should be a single number.", expected="a single number",
@@ -380,8 +407,27 @@ def _learner_pair(got, what):
     return np.append(w, float(b.ravel()[0]))
 
 
+def _shown(params):
+    return f"w = {np.array2string(params[:-1], precision=5)}, b = {params[-1]:.5g}"
+
+
+def _compare_sgd(got, expected, case):
+    """The learner's (w, b) against the reference loop's on one case."""
+    n_features = case.args[0].shape[1]
+    params = _learner_pair(got, n_features)
+    right = np.append(expected[0], expected[1])
+    if not np.all(np.isfinite(params)):
+        raise Wrong("Your parameters are not finite numbers (inf or NaN): the loop diverged.",
+                    expected=_shown(right), got=_shown(params))
+    if not np.allclose(params, right, rtol=_SGD_RTOL, atol=_SGD_ATOL):
+        raise Wrong("Your loop's steps differ from the reference loop on a generator of the "
+                    "same seed (a new rng.permutation(n) each epoch, consecutive slices of "
+                    "batch_size indices, one mse_gradient step per slice).",
+                    expected=_shown(right), got=_shown(params))
+
+
 def _sgd_loop(X, y, lr, epochs, batch_size, rng, order="permutation", cut=0, step="batch"):
-    """Minibatch SGD from w = 0, b = 0, with one of the usual slips, for the check.
+    """Minibatch SGD from w = 0, b = 0, with one of the usual slips; returns (w, b).
 
     ``order``: how each epoch's order is drawn ("permutation", "shuffle in place" of the
     previous order, "choice" without replacement, "once" before the first epoch, "none",
@@ -415,149 +461,21 @@ def _sgd_loop(X, y, lr, epochs, batch_size, rng, order="permutation", cut=0, ste
             sign = -1.0 if step == "ascent" else 1.0
             w = w - sign * lr * dw
             b = b if step == "no bias" else b - sign * lr * db
-    return np.append(w, b)
-
-
-#: Other correct loops than the task's (a new rng.permutation each epoch).
-_SGD_CORRECT = {"shuffle in place": {"order": "shuffle in place"},
-                "choice without replacement": {"order": "choice"}}
-#: The usual slips: how each changes the reference loop or its settings, and what to say.
-_SGD_SLIPS = [
-    ({"cut": 1}, "Your minibatches are one example short: each slice stops one index early, "
-     f"so every epoch skips {_SGD_BATCHES} examples.", "How many indices does one slice hold?"),
-    ({"epochs": -1}, "Your loop runs one epoch too few.", "Count the epochs your loop runs."),
-    ({"epochs": +1}, "Your loop runs one epoch too many.", "Count the epochs your loop runs."),
-    ({"order": "once"}, "You shuffled once, before the first epoch, and then reused that "
-     "order: every epoch must see a new order.", "Where in your loop is the order drawn?"),
-    ({"order": "none"}, "Your loop never shuffles: every epoch visits the examples in the "
-     "same order, so rng is never used.", "Where in your loop is the order drawn?"),
-    ({"order": "with replacement"}, "You sampled the examples with replacement "
-     "(rng.integers or rng.choice with replacement): some examples come twice in an epoch "
-     "and others not at all. An epoch visits every example once.",
-     "An epoch is one pass over every example: draw an ordering, not a sample."),
-    ({"order": "per step with replacement"}, "You drew each minibatch at random with "
-     "replacement: an epoch should visit every example once, in a shuffled order.",
-     "An epoch is one pass over every example: draw an ordering, not a sample."),
-    ({"lr": 0.5}, "Your steps are half as long as they should be (lr / 2).",
-     "How long is one step?"),
-    ({"lr": 2.0}, "Your steps are twice as long as they should be (2·lr).",
-     "How long is one step?"),
-    ({"batch_size": 1}, "You stepped on one example at a time (batch size 1): that is plain "
-     "SGD, not minibatches of batch_size.", "How many examples does each step see?"),
-    ({"step": "batch count"}, "You cut each epoch into batch_size minibatches (here "
-     f"{_SGD_SETTINGS['batch_size']} of {_SGD_BATCHES} examples) instead of minibatches of "
-     f"batch_size examples ({_SGD_BATCHES} of {_SGD_SETTINGS['batch_size']}).",
-     "batch_size is the number of examples in one minibatch, not the number of minibatches."),
-    ({"batch_size": _SGD_EXAMPLES, "step": "whole data"}, "You took one step per epoch on "
-     "the whole data set: that is full-batch gradient descent, "
-     f"{_SGD_SETTINGS['epochs']} steps in all.",
-     "How many steps does one epoch take?"),
-    ({"step": "first batch"}, "You stepped on the first minibatch of each epoch only.",
-     "How many steps does one epoch take?"),
-    ({"step": "whole data"}, "Every step used the whole data set, not its minibatch.",
-     "Which examples does each step see?"),
-    ({"step": "no bias"}, "b never changes: your loop does not update the bias.",
-     "Which parameters does each step update?"),
-    ({"step": "ascent"}, "Your steps go up the slope (+ instead of −): the loss grows.",
-     "Which way does a gradient-descent step go?"),
-]
-
-
-def _sgd_run(train_sgd, X, y, seed, what):
-    """Run the learner's loop on a fresh generator of ``seed``; also say whether it drew
-    from that generator and whether it drew from NumPy's global one."""
-    rng = np.random.default_rng(seed)
-    before, global_before = rng.bit_generator.state, np.random.get_state()[1].copy()
-    got = call_learner(train_sgd, X, y, *_SGD_SETTINGS.values(), rng, name="train_sgd")
-    used_global = not np.array_equal(np.random.get_state()[1], global_before)
-    return _learner_pair(got, what), rng.bit_generator.state != before, used_global
-
-
-def _reference(X, y, change, seed=_SGD_SEED):
-    """The reference loop, with ``change`` (settings scaled or shifted, or a slip)."""
-    settings = dict(_SGD_SETTINGS)
-    options = {}
-    for key, value in change.items():
-        if key == "lr":
-            settings["lr"] *= value
-        elif key == "epochs":
-            settings["epochs"] += value
-        elif key == "batch_size":
-            settings["batch_size"] = value
-        else:
-            options[key] = value
-    return _sgd_loop(X, y, *settings.values(), np.random.default_rng(seed), **options)
-
-
-def _check_train_sgd(train_sgd):
-    """Run the learner's loop and the reference loop on generators of the same seed; name
-    the usual slips by running each of them the same way."""
-    X, y = _sgd_case()
-    settings = ", ".join(f"{key}={value}" for key, value in _SGD_SETTINGS.items())
-    what = f"train_sgd(X, y, {settings}, rng)"
-    got, used_rng, used_global = _sgd_run(train_sgd, X, y, _SGD_SEED, what)
-    reference = _reference(X, y, {})
-    expected = f"w = [{reference[0]:.5g}, {reference[1]:.5g}], b = {reference[2]:.5g}"
-    shown = f"w = [{got[0]:.5g}, {got[1]:.5g}], b = {got[2]:.5g}"
-    if not np.all(np.isfinite(got)):
-        raise Wrong("Your parameters are not finite numbers (inf or NaN): the loop diverged.",
-                    expected=expected, got=shown)
-    epochs = _SGD_SETTINGS["epochs"]
-    praise = (f"Your loop takes the same steps as the reference loop: {epochs} epochs of "
-              f"{_SGD_BATCHES} minibatches, {epochs * _SGD_BATCHES} noisy steps. Below, the "
-              "course's `minibatch_sgd` is the same loop, with a record of every step.")
-    if np.allclose(got, reference, rtol=_SGD_RTOL, atol=_SGD_ATOL):
-        return praise
-    for convention in SGD_CONVENTIONS:
-        change = _SGD_CORRECT[convention.name]
-        if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
-            return f"{praise} {convention.message}"
-    for change, message, nudge in _SGD_SLIPS:
-        if np.allclose(got, _reference(X, y, change), rtol=_SGD_RTOL, atol=_SGD_ATOL):
-            raise Wrong(message, expected=expected, got=shown, hint=nudge)
-    if used_global:
-        raise Wrong("Your loop draws from NumPy's global generator (np.random...) instead of "
-                    "the generator `rng` it is given, so a seed cannot reproduce it.",
-                    expected=expected, got=shown,
-                    hint="Draw the order from the argument, so whoever calls your function "
-                         "chooses the seed.")
-    again, _, _ = _sgd_run(train_sgd, X, y, _SGD_SEED, what)
-    if not used_rng:
-        kind = ("a generator without a seed" if not np.allclose(again, got)
-                else "a generator of its own with a fixed seed")
-        raise Wrong(f"Your loop never draws from the `rng` it is given: it uses {kind}, so the "
-                    "caller's seed has no effect.", expected=expected, got=shown,
-                    hint="Draw the order from the argument, so whoever calls your function "
-                         "chooses the seed.")
-    if not np.allclose(again, got):
-        raise Wrong("Two runs with generators of the same seed gave different results: part "
-                    "of your loop's randomness does not come from `rng`.", expected=expected,
-                    got=shown, hint="Draw every random number from the argument `rng`.")
-    raise Wrong("Your loop draws from rng, but its steps differ from the reference loop on a "
-                "generator of the same seed (a new rng.permutation(n) each epoch, consecutive "
-                "slices of batch_size indices, one mse_gradient step per slice).",
-                expected=expected, got=shown)
-
-
-def _sgd_context():
-    from utils.optimizers import mse_gradient
-
-    return {"mse_gradient": mse_gradient}
+    return w, b
 
 
 def _sgd_variant(**change):
-    """The reference loop with one of the usual slips, as a learner's train_sgd."""
+    """The reference loop with one change, as a learner's train_sgd: ``lr`` scales the
+    learning rate, ``epochs`` shifts the count, ``batch_size`` replaces it ("all": the whole
+    data set), anything else goes to ``_sgd_loop``."""
 
     def train_sgd(X, y, lr, epochs, batch_size, rng):
-        if "lr" in change:
-            lr = lr * change["lr"]
-        if "epochs" in change:
-            epochs = epochs + change["epochs"]
-        if "batch_size" in change:
-            batch_size = change["batch_size"]
+        lr = lr * change.get("lr", 1.0)
+        epochs = epochs + change.get("epochs", 0)
+        batch_size = change.get("batch_size", batch_size)
+        batch_size = len(y) if batch_size == "all" else batch_size
         options = {k: v for k, v in change.items() if k not in ("lr", "epochs", "batch_size")}
-        params = _sgd_loop(X, y, lr, epochs, batch_size, rng, **options)
-        return params[:-1], params[-1]
+        return _sgd_loop(X, y, lr, epochs, batch_size, rng, **options)
 
     return train_sgd
 
@@ -579,47 +497,128 @@ def _sgd_with(draw):
     return train_sgd
 
 
+_ARGUMENT_RNG = ("Draw the order from the argument, so whoever calls your function chooses "
+                 "the seed.")
+
+
+def _explain_sgd_randomness(train_sgd, case, name):
+    """Where the randomness of a failing loop comes from: NumPy's global generator, a
+    generator of its own, or not only ``rng`` (two runs on the same seed differ). Run on
+    the task's case, whatever the failing ``case``: its 300 examples leave no chance that
+    two generators give the same order."""
+    *data, rng = _SGD_CASES[0].args
+
+    def run():
+        generator = copy.deepcopy(rng)
+        state = generator.bit_generator.state
+        params = _learner_pair(train_sgd(*(np.array(a) for a in data[:2]), *data[2:],
+                                         generator), data[0].shape[1])
+        return params, generator.bit_generator.state != state
+
+    global_before = np.random.get_state()[1].copy()
+    try:
+        (got, used_rng), (again, _) = run(), run()
+    except Exception:  # the check has said what it could about a failing or odd result
+        return None
+    if not np.array_equal(np.random.get_state()[1], global_before):
+        return Wrong("Your loop draws from NumPy's global generator (np.random...) instead of "
+                     "the generator `rng` it is given, so a seed cannot reproduce it.",
+                     hint=_ARGUMENT_RNG)
+    if not used_rng:
+        kind = ("a generator without a seed" if not np.allclose(again, got)
+                else "a generator of its own with a fixed seed")
+        return Wrong(f"Your loop never draws from the `rng` it is given: it uses {kind}, so the "
+                     "caller's seed has no effect.", hint=_ARGUMENT_RNG)
+    if not np.allclose(again, got):
+        return Wrong("Two runs with generators of the same seed gave different results: part "
+                     "of your loop's randomness does not come from `rng`.",
+                     hint="Draw every random number from the argument `rng`.")
+    return None
+
+
+def _sgd_context():
+    from utils.optimizers import mse_gradient
+
+    return {"mse_gradient": mse_gradient}
+
+
 #: Other correct ways to draw each epoch's order, named in the praise.
 SGD_CONVENTIONS = [
-    Convention(name, _sgd_variant(**change), f"(You drew each epoch's order by {name}, "
+    Convention(name, _sgd_variant(order=order), f"(You drew each epoch's order by {name}, "
                "which is as good as rng.permutation.)", accepted=True)
-    for name, change in _SGD_CORRECT.items()]
+    for name, order in [("shuffle in place", "shuffle in place"),
+                        ("choice without replacement", "choice")]]
+_STEP_LENGTH, _STEPS_PER_EPOCH = "How long is one step?", "How many steps does one epoch take?"
+_ORDER_DRAWN = "Where in your loop is the order drawn?"
+_ORDERING = "An epoch is one pass over every example: draw an ordering, not a sample."
+_WITH_REPLACEMENT = ("You sampled the examples with replacement (rng.integers or rng.choice "
+                     "with replacement): some examples come twice in an epoch and others not at "
+                     "all. An epoch visits every example once.")
+_EPOCHS = "Count the epochs your loop runs."
+_SGD_EPOCHS = _SGD_SETTINGS["epochs"]
 
-register(Exercise(
-    id="1.4",
-    conventions=SGD_CONVENTIONS,
-    title="A minibatch SGD training loop",
-    answer_name="train_sgd",
-    checker=_check_train_sgd,
+function_exercise(
+    "1.4", "A minibatch SGD training loop", "train_sgd", _sgd_variant(), _SGD_CASES,
+    hints=_SGD_HINTS, conventions=SGD_CONVENTIONS, compare=_compare_sgd,
+    explain_failure=_explain_sgd_randomness, unnamed_when_same=True, rtol=_SGD_RTOL,
+    atol=_SGD_ATOL,
     solution_context=_sgd_context,
-    hints=_SGD_HINTS,
-    wrong_answers=[
+    success=f"Your loop takes the same steps as the reference loop: {_SGD_EPOCHS} epochs of "
+            f"{_SGD_BATCHES} minibatches, {_SGD_EPOCHS * _SGD_BATCHES} noisy steps. Below, the "
+            "course's `minibatch_sgd` is the same loop, with a record of every step.",
+    slips=[
         Slip("batch slices one short", _sgd_variant(cut=1),
              message="Your minibatches are one example short: each slice stops one index early, "
-                     "so every epoch skips 25 examples.",
-             compared=False),
+                     f"so every epoch skips {_SGD_BATCHES} examples.",
+             hint="How many indices does one slice hold?"),
         Slip("one epoch too few", _sgd_variant(epochs=-1),
-             message="Your loop runs one epoch too few.",
-             compared=False),
+             message="Your loop runs one epoch too few.", hint=_EPOCHS),
+        Slip("one epoch too many", _sgd_variant(epochs=+1),
+             message="Your loop runs one epoch too many.", hint=_EPOCHS),
         Slip("shuffles once", _sgd_variant(order="once"),
              message="You shuffled once, before the first epoch, and then reused that order: "
-                     "every epoch must see a new order.",
-             compared=False),
+                     "every epoch must see a new order.", hint=_ORDER_DRAWN),
         Slip("no shuffling", _sgd_variant(order="none"),
              message="Your loop never shuffles: every epoch visits the examples in the same "
-                     "order, so rng is never used.",
-             compared=False),
+                     "order, so rng is never used.", hint=_ORDER_DRAWN),
         Slip("samples with replacement", _sgd_variant(order="with replacement"),
-             message="You sampled the examples with replacement (rng.integers or rng.choice "
-                     "with replacement): some examples come twice in an epoch and others not at "
-                     "all. An epoch visits every example once.",
-             compared=False),
+             message=_WITH_REPLACEMENT, hint=_ORDERING),
         Slip("draws each minibatch with replacement",
              _sgd_variant(order="per step with replacement"),
-             message="You sampled the examples with replacement (rng.integers or rng.choice "
-                     "with replacement): some examples come twice in an epoch and others not at "
-                     "all. An epoch visits every example once.",
-             compared=False),
+             message=_WITH_REPLACEMENT, hint=_ORDERING),
+        Slip("half the learning rate", _sgd_variant(lr=0.5),
+             message="Your steps are half as long as they should be (lr / 2).",
+             hint=_STEP_LENGTH),
+        Slip("twice the learning rate", _sgd_variant(lr=2.0),
+             message="Your steps are twice as long as they should be (2·lr).",
+             hint=_STEP_LENGTH),
+        Slip("batch size 1", _sgd_variant(batch_size=1),
+             message="You stepped on one example at a time (batch size 1): that is plain SGD, "
+                     "not minibatches of batch_size.",
+             hint="How many examples does each step see?"),
+        Slip("batch_size minibatches instead of minibatches of batch_size",
+             _sgd_variant(step="batch count"),
+             message="You cut each epoch into batch_size minibatches (here "
+                     f"{_SGD_SETTINGS['batch_size']} of {_SGD_BATCHES} examples) instead of "
+                     f"minibatches of batch_size examples ({_SGD_BATCHES} of "
+                     f"{_SGD_SETTINGS['batch_size']}).",
+             hint="batch_size is the number of examples in one minibatch, not the number of "
+                  "minibatches."),
+        Slip("one full-batch step per epoch", _sgd_variant(step="whole data", batch_size="all"),
+             message="You took one step per epoch on the whole data set: that is full-batch "
+                     f"gradient descent, {_SGD_EPOCHS} steps in all.", hint=_STEPS_PER_EPOCH),
+        Slip("only the first minibatch of each epoch", _sgd_variant(step="first batch"),
+             message="You stepped on the first minibatch of each epoch only.",
+             hint=_STEPS_PER_EPOCH),
+        Slip("the whole data set in every step", _sgd_variant(step="whole data"),
+             message="Every step used the whole data set, not its minibatch.",
+             hint="Which examples does each step see?"),
+        Slip("never updates the bias", _sgd_variant(step="no bias"),
+             message="b never changes: your loop does not update the bias.",
+             hint="Which parameters does each step update?"),
+        Slip("steps up the slope", _sgd_variant(step="ascent"),
+             message="Your steps go up the slope (+ instead of −): the loss grows.",
+             hint="Which way does a gradient-descent step go?"),
         Slip("np.random instead of rng", _sgd_with(lambda rng, n: np.random.permutation(n)),
              message="Your loop draws from NumPy's global generator (np.random...) instead of "
                      "the generator `rng` it is given, so a seed cannot reproduce it.",
@@ -634,35 +633,6 @@ register(Exercise(
              message="Your loop never draws from the `rng` it is given: it uses a generator of "
                      "its own with a fixed seed, so the caller's seed has no effect.",
              compared=False),
-        Slip("half the learning rate", _sgd_variant(lr=0.5),
-             message="Your steps are half as long as they should be (lr / 2).",
-             compared=False),
-        Slip("batch size 1", _sgd_variant(batch_size=1),
-             message="You stepped on one example at a time (batch size 1): that is plain SGD, "
-                     "not minibatches of batch_size.",
-             compared=False),
-        Slip("batch_size minibatches instead of minibatches of batch_size",
-             _sgd_variant(step="batch count"),
-             message="You cut each epoch into batch_size minibatches (here 12 of 25 examples) "
-                     "instead of minibatches of batch_size examples (25 of 12).",
-             compared=False),
-        Slip("one full-batch step per epoch",
-             _sgd_variant(step="whole data", batch_size=_SGD_EXAMPLES),
-             message="You took one step per epoch on the whole data set: that is full-batch "
-                     "gradient descent, 4 steps in all.",
-             compared=False),
-        Slip("steps up the slope", _sgd_variant(step="ascent"),
-             message="Your steps go up the slope (+ instead of −): the loss grows.",
-             compared=False),
-        Slip("never updates the bias", _sgd_variant(step="no bias"),
-             message="b never changes: your loop does not update the bias.",
-             compared=False),
-        Slip("only the first minibatch of each epoch", _sgd_variant(step="first batch"),
-             message="You stepped on the first minibatch of each epoch only.",
-             compared=False),
-        Slip("the whole data set in every step", _sgd_variant(step="whole data"),
-             message="Every step used the whole data set, not its minibatch.",
-             compared=False),
         Slip("returns only w", lambda X, y, lr, epochs, batch_size, rng: np.zeros(X.shape[1]),
              message="train_sgd(X, y, lr=0.05, epochs=4, batch_size=12, rng) should return a "
                      "pair (w, b).",
@@ -671,4 +641,4 @@ register(Exercise(
              message="w is None: did you forget to compute it?",
              compared=False),
     ],
-))
+)
