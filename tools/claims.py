@@ -341,6 +341,8 @@ def main(argv=None) -> int:
         return execute(Path(args.execute))
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be at least 1, got {args.jobs}")
+    args.log_dir = args.log_dir.resolve()  # the kernels run in notebooks/: a relative path breaks
+    args.report = args.report.resolve()
     args.log_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     if not args.report_only:
