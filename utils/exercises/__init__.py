@@ -25,15 +25,9 @@ Reference solutions live in the notebook itself, in a collapsed ``<details>`` ce
 ``solution_context`` provides.
 """
 
-# Importing the notebook modules registers their exercises.
-from utils.exercises import (  # noqa: E402, F401, I001
-    nb00_welcome,
-    nb01_gradient_descent,
-    nb02_backpropagation,
-    nb03_vanishing_gradients,
-    nb04_activation_functions,
-    nb05_weight_initialization,
-)
+import importlib
+import pkgutil
+
 from utils.exercises.core import (
     BATCH_SIZES,
     CORRECT,
@@ -67,6 +61,12 @@ from utils.exercises.core import (
     reset_hints,
     result_parts,
 )
+
+# Importing the notebook modules (every ``nbNN_*.py`` in this package) registers their
+# exercises; a new notebook's module is found without editing this file.
+for _name in sorted(info.name for info in pkgutil.iter_modules(__path__)
+                    if info.name.startswith("nb")):
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["check", "Feedback", "Exercise", "Slip", "Convention", "Case", "register",
            "reset_hints", "REGISTRY", "Wrong", "Unreadable", "NotAttempted", "LearnerError",
