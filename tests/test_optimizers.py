@@ -336,6 +336,14 @@ TORCH_TWINS = [
     ("adam", dict(lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
     ("adam", dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.001),
      lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.001)),
+    ("adagrad", dict(lr=0.05), lambda p: torch.optim.Adagrad(p, lr=0.05)),
+    ("adagrad", dict(lr=0.05, eps=1e-6, weight_decay=0.01),
+     lambda p: torch.optim.Adagrad(p, lr=0.05, eps=1e-6, weight_decay=0.01)),
+    ("adamw", dict(lr=0.01), lambda p: torch.optim.AdamW(p, lr=0.01)),
+    ("adamw", dict(lr=0.01, beta1=0.8, weight_decay=0.5),
+     lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.8, 0.999), weight_decay=0.5)),
+    ("textbook_momentum", dict(lr=0.05, momentum=0.9),
+     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
 ]
 
 
@@ -499,8 +507,8 @@ def test_params_that_are_not_parameters_are_explained(params):
 
 
 def test_make_optimizer_lists_the_names():
-    with pytest.raises(ValueError, match="Unknown name 'adamw'; accepted: 'sgd', 'momentum'"):
-        opt.make_optimizer("adamw", small_problem()[0].parameters())
+    with pytest.raises(ValueError, match="Unknown name 'lion'; accepted: 'sgd', 'momentum'"):
+        opt.make_optimizer("lion", small_problem()[0].parameters())
 
 
 @pytest.mark.parametrize("name, hyper", [("momentum", dict(lr=0.01, momentum=0.9)),
@@ -517,3 +525,87 @@ def test_gradient_descent_is_the_sgd_and_momentum_rules():
             opt.gradient_descent(opt.rosenbrock_grad, (-1.5, 2.0), 0.001, 300, momentum=momentum),
             opt.optimize(opt.rosenbrock_grad, (-1.5, 2.0), rule, 300, lr=0.001, **hyper))
 
+
+
+# --- notebook 07: every rule free-running against its torch twin in float64 ---------------
+
+FLOAT64_SETTINGS = [
+    ("sgd", dict(lr=0.1)), ("momentum", dict(lr=0.05, momentum=0.9)),
+    ("momentum", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("textbook_momentum", dict(lr=0.05, momentum=0.9)), ("adagrad", dict(lr=0.05)),
+    ("rmsprop", dict(lr=0.003)), ("adam", dict(lr=0.01)),
+    ("adamw", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+def float64_problem():
+    """A 64-32-10 tanh net in float64 and a fixed batch of 128 (the same for every call)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 64, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 10, (128,), generator=generator)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
+                                torch.nn.Linear(32, 10)).double()
+    return model, x, y
+
+
+@pytest.mark.parametrize("name, hyper", FLOAT64_SETTINGS)
+def test_each_rule_follows_its_torch_twin_for_150_float64_steps(name, hyper):
+    ours, x, y = float64_problem()
+    theirs, _, _ = float64_problem()
+    start = [p.detach().clone() for p in ours.parameters()]
+    path_ours = run_steps(ours, opt.RuleOptimizer(ours.parameters(), name, **hyper), x, y, 150)
+    path_theirs = run_steps(theirs, opt.torch_twin(name, theirs.parameters(), **hyper), x, y,
+                            150)
+    assert (path_ours - path_theirs).abs().max().item() < 1e-10
+    assert max((p.detach() - p0).abs().max().item()
+               for p, p0 in zip(ours.parameters(), start)) > 0.05
+
+
+def test_torch_twin_translates_the_names():
+    model, _, _ = small_problem()
+    adam = opt.torch_twin("adam", model.parameters(), lr=0.01, beta1=0.8)
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["betas"] == (0.8, 0.999)
+    assert isinstance(opt.torch_twin("adamw", model.parameters()), torch.optim.AdamW)
+    assert opt.torch_twin("adamw", model.parameters()).defaults["weight_decay"] == 0.01
+    nesterov = opt.torch_twin("momentum", model.parameters(), lr=0.1, nesterov=True)
+    assert nesterov.defaults["nesterov"] and nesterov.defaults["momentum"] == 0.9
+    with pytest.raises(ValueError, match="Unknown name 'lion'"):
+        opt.torch_twin("lion", model.parameters())
+    with pytest.raises(ValueError, match="beta1 must be a number in"):
+        opt.torch_twin("adam", model.parameters(), beta1=1.0)
+
+
+def test_textbook_momentum_equals_torchs_until_the_learning_rate_changes():
+    grads = [np.array([1.0, -2.0]), np.array([0.5, 0.5]), np.array([-1.0, 3.0])]
+    ours, theirs, state_o, state_t = np.zeros(2), np.zeros(2), {}, {}
+    for g in grads:
+        ours, state_o = opt.textbook_momentum_rule(ours, g, state_o, lr=0.1, momentum=0.9)
+        theirs, state_t = opt.momentum_rule(theirs, g, state_t, lr=0.1, momentum=0.9)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+    np.testing.assert_allclose(state_o["velocity"], 0.1 * state_t["velocity"], rtol=1e-14)
+    # the rate drops tenfold: PyTorch's step shrinks at once, the textbook velocity keeps
+    # 0.9 of its old steps
+    g = np.zeros(2)
+    ours, _ = opt.textbook_momentum_rule(ours, g, state_o, lr=0.01, momentum=0.9)
+    new_theirs, _ = opt.momentum_rule(theirs, g, state_t, lr=0.01, momentum=0.9)
+    step_o = ours - theirs
+    step_t = new_theirs - theirs
+    np.testing.assert_allclose(step_o, 10 * step_t, rtol=1e-12)
+
+
+def test_adagrad_divides_by_the_root_of_the_sum_of_squares():
+    param, state = opt.adagrad_rule(np.zeros(2), np.array([3.0, 4.0]), {}, lr=1.0, eps=0.0)
+    np.testing.assert_allclose(param, [-1.0, -1.0])
+    param, state = opt.adagrad_rule(param, np.array([4.0, 3.0]), state, lr=1.0, eps=0.0)
+    np.testing.assert_allclose(state["sum"], [25.0, 25.0])
+    np.testing.assert_allclose(param, [-1.8, -1.6])
+    assert state["t"] == 2
+
+
+def test_adamw_decays_the_weights_apart_from_the_gradient():
+    param = np.array([2.0, -4.0])
+    decayed, _ = opt.adamw_rule(param, np.zeros(2), {}, lr=0.1, weight_decay=0.5)
+    np.testing.assert_allclose(decayed, param * (1 - 0.05))  # a zero gradient: decay only
+    coupled, _ = opt.adam_rule(param, np.zeros(2), {}, lr=0.1, weight_decay=0.5)
+    np.testing.assert_allclose(np.abs(coupled - param), [0.1, 0.1], rtol=1e-6)  # ± lr

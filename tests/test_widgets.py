@@ -236,7 +236,8 @@ def test_the_title_names_the_rule():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(rule="lion"), "Unknown rule 'lion'; accepted: 'sgd', 'momentum', 'rmsprop', 'adam'"),
+    (dict(rule="lion"), "Unknown rule 'lion'; accepted: 'sgd', 'momentum', "
+                        "'textbook_momentum', 'adagrad', 'rmsprop', 'adam', 'adamw'"),
     (dict(rule="adam", momentum=0.5), "momentum is a setting of rule='momentum'"),
 ])
 def test_bad_rules_are_explained(kwargs, message):
@@ -256,3 +257,88 @@ def test_the_gradient_explorers_title_names_the_init_by_its_label(init, init_std
     gradient_norm_explorer(4, "relu", init, width=16, seed=0, ax=ax, init_std=init_std)
     assert ax.get_title().startswith(expected)
     plt.close(fig)
+
+
+# --- notebook 07: the optimizer race ----------------------------------------------------
+
+def test_the_race_runs_every_racer_with_its_own_rule():
+    from utils import optimizers as opt
+    from utils.widgets import RACE_LRS, RACERS, optimizer_race
+
+    race = optimizer_race("quadratic", steps=50)
+    assert list(race.runs) == list(RACERS)
+    expected = opt.optimize(opt.quadratic_grad, (-4.0, 1.0), "momentum", 50,
+                            lr=RACE_LRS["quadratic"]["nesterov"], momentum=0.9, nesterov=True)
+    np.testing.assert_array_equal(race.runs["nesterov"].trajectory, expected)
+    adam = opt.optimize(opt.quadratic_grad, (-4.0, 1.0), "adam", 50,
+                        lr=2 * RACE_LRS["quadratic"]["adam"], beta1=0.5)
+    np.testing.assert_array_equal(
+        optimizer_race("quadratic", ["adam"], lr_scale=2, beta=0.5, steps=50).runs["adam"]
+        .trajectory, adam)
+
+
+def test_on_the_bowl_momentum_and_adam_beat_plain_gradient_descent():
+    from utils.widgets import optimizer_race
+
+    race = optimizer_race("quadratic")
+    finish = race.finish_steps()
+    assert finish["sgd"] is None  # the slow direction of the bowl: not there in 300 steps
+    assert finish["momentum"] is not None and finish["adam"] is not None
+    assert race.ranking()[0] in ("momentum", "nesterov", "adam")
+    assert "first within 0.001" in race.finding()
+
+
+def test_on_rosenbrock_adam_finishes_and_plain_gradient_descent_does_not():
+    from utils.widgets import optimizer_race
+
+    race = optimizer_race("rosenbrock", ["sgd", "adam"])
+    assert race.finish_steps()["sgd"] is None and race.finish_steps()["adam"] is not None
+    assert race.ranking() == ["adam"]
+
+
+def test_a_too_large_rate_diverges_and_nobody_finishes():
+    from utils.widgets import optimizer_race
+
+    race = optimizer_race("quadratic", ["sgd", "momentum"], lr_scale=10, steps=100)
+    assert all(run.diverged for run in race.runs.values())
+    assert race.ranking() == [] and race.finding().startswith("no racer")
+
+
+def test_the_race_draws_one_path_per_racer_and_names_the_winner():
+    from utils.widgets import optimizer_race
+
+    fig, ax = plt.subplots()
+    race = optimizer_race("quadratic", ["sgd", "adam"], ax=ax)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any(label.startswith("sgd (lr 0.018)") for label in labels)
+    assert any(label.startswith("adam (lr 0.1)") for label in labels)
+    assert race.finding() in ax.get_title()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(rules=["lion"]), "Unknown rules 'lion'; accepted: 'sgd', 'momentum', 'nesterov'"),
+    (dict(rules="adam"), "rules must be a non-empty list"),
+    (dict(rules=["adam", "adam"]), "rules must name each racer once"),
+    (dict(beta=1.0), r"beta must be a number in \[0, 1\)"),
+    (dict(lr_scale=0), "lr_scale must be positive"),
+    (dict(function="bowl"), "Unknown function 'bowl'"),
+    (dict(x0=math.nan), "x0 must be a finite number"),
+])
+def test_bad_race_arguments_are_explained(kwargs, message):
+    from utils.widgets import optimizer_race
+
+    with pytest.raises(ValueError, match=message):
+        optimizer_race(**kwargs)
+
+
+def test_the_race_widget_redraws_when_a_control_changes():
+    from utils.widgets import optimizer_race_widget
+
+    widget = optimizer_race_widget()
+    beta = widget.children[1]
+    beta.value = 0.5
+    assert widget.result.beta == 0.5
+    widget.children[5].value = "rosenbrock"
+    assert widget.result.function == "rosenbrock" and widget.children[4].value == 3000
+    plt.close("all")

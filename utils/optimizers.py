@@ -11,8 +11,12 @@ new state, and changes none of its inputs. The rules use only ``+ − × ÷`` an
 ``** 0.5``, so the same function runs on NumPy arrays (the 2-D explorer of
 notebook 01) and on torch tensors (inside ``RuleOptimizer``):
 
-- ``sgd_rule``, ``momentum_rule`` (heavy ball, optionally Nesterov),
-  ``rmsprop_rule``, ``adam_rule``; ``RULES`` maps their names to them;
+- ``sgd_rule``, ``momentum_rule`` (heavy ball in PyTorch's convention, optionally
+  Nesterov), ``textbook_momentum_rule`` (the learning rate inside the velocity),
+  ``adagrad_rule``, ``rmsprop_rule``, ``adam_rule`` and ``adamw_rule`` (decoupled
+  weight decay); ``RULES`` maps their names to them, and ``torch_twin(name,
+  params, **hyper)`` builds the ``torch.optim`` optimizer each one matches step
+  for step;
 - ``RuleOptimizer(params, rule, **hyper)``: a ``torch.optim.Optimizer`` whose
   ``step`` calls a rule for every parameter. It is the pattern for an
   optimizer written from scratch: write a rule, wrap it, and ``train`` and
@@ -134,15 +138,97 @@ def adam_rule(param: Any, grad: Any, state: dict, lr: float = 0.001, beta1: floa
     return param - m_hat_scale * (m / denominator), {**state, "t": t, "m": m, "v": v}
 
 
+def textbook_momentum_rule(param: Any, grad: Any, state: dict, lr: float = 0.01,
+                           momentum: float = 0.9) -> tuple[Any, dict]:
+    """Momentum with the learning rate inside the velocity: ``v ← momentum·v + lr·grad``,
+    ``param ← param − v`` (the convention of many textbooks and of Sutskever et al. 2013).
+
+    With a constant ``lr`` its velocity is exactly ``lr`` times the velocity of
+    ``momentum_rule`` (PyTorch's ``v ← momentum·v + grad``, ``param ← param − lr·v``),
+    so the two take the same steps. They differ when ``lr`` changes during
+    training: here the velocity keeps the old rate's steps and the new rate only
+    scales new gradients, while PyTorch's convention rescales the whole velocity
+    at once. ``state["velocity"]`` starts at zero.
+    """
+    velocity = state.get("velocity")
+    velocity = lr * grad if velocity is None else momentum * velocity + lr * grad
+    return param - velocity, {**state, "velocity": velocity}
+
+
+def adagrad_rule(param: Any, grad: Any, state: dict, lr: float = 0.01, eps: float = 1e-10,
+                 weight_decay: float = 0.0) -> tuple[Any, dict]:
+    """AdaGrad (Duchi et al. 2011): divide by the root of the *sum* of all squared gradients.
+
+    ``s ← s + grad²`` (``state["sum"]``, from 0; ``state["t"]`` counts the steps),
+    ``param ← param − lr · grad / (√s + eps)``. The sum only grows, so every
+    coordinate's step shrinks like 1/√t: fine for a convex problem, too
+    cautious for a long non-convex run (RMSProp replaces the sum by a running
+    average). ``eps`` > 0 is outside the root, as in ``torch.optim.Adagrad``.
+    """
+    grad = _with_weight_decay(grad, param, weight_decay)
+    square_sum = state.get("sum", 0 * grad) + grad * grad
+    step = grad / (square_sum ** 0.5 + eps)
+    return param - lr * step, {**state, "t": state.get("t", 0) + 1, "sum": square_sum}
+
+
+def adamw_rule(param: Any, grad: Any, state: dict, lr: float = 0.001, beta1: float = 0.9,
+               beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.01) -> tuple[Any, dict]:
+    """AdamW (Loshchilov & Hutter 2019): Adam with *decoupled* weight decay.
+
+    First ``param ← param · (1 − lr · weight_decay)``, then an ``adam_rule`` step
+    on the loss gradient alone. Adam's ``weight_decay`` instead adds
+    ``weight_decay · param`` to the gradient, where the division by √v̂ then
+    shrinks it for parameters with large gradients: the decay is no longer
+    the same for every weight. ``weight_decay`` ≥ 0 (default 0.01, as in
+    ``torch.optim.AdamW``).
+    """
+    decayed = param * (1 - lr * weight_decay) if weight_decay else param
+    return adam_rule(decayed, grad, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+
+
 #: The update rules by name.
 RULES: dict[str, Callable[..., tuple[Any, dict]]] = {
     "sgd": sgd_rule,
     "momentum": momentum_rule,
+    "textbook_momentum": textbook_momentum_rule,
+    "adagrad": adagrad_rule,
     "rmsprop": rmsprop_rule,
     "adam": adam_rule,
+    "adamw": adamw_rule,
 }
 
 _FRACTIONS = ("momentum", "alpha", "beta1", "beta2")  # hyper-parameters in [0, 1)
+
+
+def torch_twin(name: str, params: Iterable[torch.Tensor] | Iterable[dict],
+               **hyper: Any) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimizer that rule ``name`` matches, with the same settings.
+
+    ``torch_twin("adam", model.parameters(), lr=0.01, beta1=0.8)`` is
+    ``torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.999))``: the
+    rule's hyper-parameters (defaults filled in, ``hyper`` checked as by
+    ``RuleOptimizer``) translated to torch's names. ``"textbook_momentum"`` has
+    no twin of its own: it is ``torch.optim.SGD`` with momentum (the same steps
+    while ``lr`` is constant).
+    """
+    checks.one_of("name", name, tuple(RULES))
+    h = rule_hyperparameters(RULES[name], hyper)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=h["lr"], weight_decay=h["weight_decay"])
+    if name in ("momentum", "textbook_momentum"):
+        return torch.optim.SGD(params, lr=h["lr"], momentum=h["momentum"],
+                               nesterov=h.get("nesterov", False),
+                               weight_decay=h.get("weight_decay", 0.0))
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=h["lr"], eps=h["eps"],
+                                   weight_decay=h["weight_decay"])
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=h["lr"], alpha=h["alpha"], eps=h["eps"],
+                                   weight_decay=h["weight_decay"])
+    kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return kind(params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                weight_decay=h["weight_decay"])
 
 
 def get_rule(rule: str | Callable) -> Callable[..., tuple[Any, dict]]:

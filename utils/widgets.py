@@ -9,6 +9,11 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
   ``utils.optimizers``: the same functions that ``RuleOptimizer`` applies to a
   network) on a 2-D test function and draw the path over its contours;
   ``gradient_descent_widget()`` is its UI (notebook 01).
+- ``optimizer_race(function, rules, lr_scale, beta, x0, y0, steps, tol, ax)``:
+  several update rules from one start on one test function, each at its own
+  tuned learning rate (``RACE_LRS``) times ``lr_scale``, drawn over the
+  contours, with who gets within ``tol`` first; ``optimizer_race_widget()``
+  is its UI (notebook 07).
 - ``gradient_norm_explorer(depth, activation, init, width, seed, ax)``: the
   per-layer gradient norms of a fresh MLP on the digits, seeded by the course
   seed unless ``seed`` is given; ``init`` takes the init names of
@@ -256,10 +261,10 @@ def _explorer_path(grad: Callable, start: np.ndarray, lr: float, steps: int, mom
     if rule is None:
         return _gradient_descent(grad, start, lr, steps, momentum=momentum)
     checks.one_of("rule", rule, tuple(RULES))
-    if momentum and rule != "momentum":
+    if momentum and rule not in ("momentum", "textbook_momentum"):
         raise ValueError(f"momentum is a setting of rule='momentum' or of plain gradient descent "
                          f"(rule=None), not of rule={rule!r}; leave momentum at 0.")
-    hyper = {"momentum": momentum} if rule == "momentum" else {}
+    hyper = {"momentum": momentum} if rule in ("momentum", "textbook_momentum") else {}
     return optimize(grad, start, rule, steps, lr=lr, **hyper)
 
 
@@ -327,6 +332,204 @@ def gradient_descent_widget(function: str = "quadratic", momentum: float = 0.0) 
             controls[name].value = settings[name]
 
     # Registered before `interactive` adds its own observers, so it runs first.
+    controls["function"].observe(reset_for_function, names="value")
+    return widgets.interactive(show, **controls)
+
+
+# --- Notebook 07: the optimizer race -------------------------------------------------------
+
+#: The racers: the name shown, the update rule of ``utils.optimizers`` and its fixed settings.
+RACERS = {
+    "sgd": ("sgd", {}),
+    "momentum": ("momentum", {}),
+    "nesterov": ("momentum", {"nesterov": True}),
+    "adagrad": ("adagrad", {}),
+    "rmsprop": ("rmsprop", {}),
+    "adam": ("adam", {}),
+}
+#: Each racer's learning rate on each function (tuned by hand so that every racer is
+#: stable from the default start; ``lr_scale`` multiplies them all).
+RACE_LRS = {
+    "quadratic": {"sgd": 0.018, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.5,
+                  "rmsprop": 0.03, "adam": 0.1},
+    "rosenbrock": {"sgd": 0.001, "momentum": 0.001, "nesterov": 0.001, "adagrad": 0.5,
+                   "rmsprop": 0.003, "adam": 0.02},
+}
+#: The race's start and length on each function.
+RACE_DEFAULTS = {
+    "quadratic": {"x0": -4.0, "y0": 1.0, "steps": 300},
+    "rosenbrock": {"x0": -1.5, "y0": 2.0, "steps": 3000},
+}
+#: One colour per racer (Okabe–Ito, colour-blind safe).
+RACE_COLOURS = {"sgd": "#000000", "momentum": "#E69F00", "nesterov": "#56B4E9",
+                "adagrad": "#009E73", "rmsprop": "#CC79A7", "adam": "#D55E00"}
+
+
+@dataclass
+class RaceResult:
+    """What one race computed: an ``ExplorerResult`` per racer (``runs``), in race order."""
+
+    function: str
+    beta: float
+    steps: int
+    tol: float
+    runs: dict[str, ExplorerResult]
+
+    def finish_steps(self) -> dict[str, int | None]:
+        """Each racer's first step within ``tol`` of the minimum (None: it never got there)."""
+        return {name: run.steps_to_tolerance for name, run in self.runs.items()}
+
+    def ranking(self) -> list[str]:
+        """The racers that finished, fastest first (ties in race order)."""
+        finished = [(steps, i, name) for i, (name, steps) in
+                    enumerate(self.finish_steps().items()) if steps is not None]
+        return [name for _, _, name in sorted(finished)]
+
+    def finding(self) -> str:
+        """Who got within ``tol`` first, and how many did, e.g. for a figure's title."""
+        ranking = self.ranking()
+        if not ranking:
+            return f"no racer within {self.tol:g} of the minimum in {self.steps} steps"
+        winner = ranking[0]
+        return (f"{winner} first within {self.tol:g} ({self.runs[winner].steps_to_tolerance} "
+                f"steps); {len(ranking)} of {len(self.runs)} finished")
+
+    def __repr__(self) -> str:
+        return f"RaceResult({self.function}: {self.finding()})"
+
+
+def _race_rules(rules: Any) -> tuple[str, ...]:
+    if rules is None:
+        return tuple(RACERS)
+    if isinstance(rules, str) or not isinstance(rules, (list, tuple)) or not rules:
+        raise ValueError(f"rules must be a non-empty list of racer names from {list(RACERS)}, "
+                         f"got {rules!r}.")
+    for name in rules:
+        checks.one_of("rules", name, tuple(RACERS))
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"rules must name each racer once, got {rules!r}.")
+    return tuple(rules)
+
+
+def optimizer_race(function: str = "quadratic", rules: Any = None, lr_scale: float = 1.0,
+                   beta: float = 0.9, x0: float | None = None, y0: float | None = None,
+                   steps: int | None = None, tol: float = 1e-3, ax: Any = None) -> RaceResult:
+    """Race several update rules from one start on a 2-D test function; draw them on ``ax``.
+
+    Parameters
+    ----------
+    function : str
+        ``"quadratic"`` (the bowl ½(x² + 100·y²)) or ``"rosenbrock"``.
+    rules : list of str, optional
+        Racers, names of ``RACERS`` ("sgd", "momentum", "nesterov", "adagrad",
+        "rmsprop", "adam"); ``None``: all of them.
+    lr_scale : float
+        Multiplies every racer's tuned learning rate (``RACE_LRS[function]``); > 0.
+    beta : float
+        The momentum β of "momentum" and "nesterov" and Adam's β1, in [0, 1).
+    x0, y0 : float, optional
+        The start; ``None``: ``RACE_DEFAULTS[function]``.
+    steps : int, optional
+        The steps each racer takes (a diverging racer stops early); ``None``: the default.
+    tol : float
+        A racer finishes when it is within ``tol`` of the minimum.
+    ax : matplotlib axes, optional
+        Where to draw the contours and the paths; ``None`` only computes.
+
+    Every racer uses the same pure rule that ``utils.optimizers.RuleOptimizer`` applies
+    to a network. Invalid arguments raise ``ValueError`` naming the argument.
+    """
+    if not isinstance(function, str):
+        raise ValueError(f"function must be a name such as 'quadratic', got {function!r}.")
+    test_function = get_function(function)
+    rules = _race_rules(rules)
+    lr_scale = checks.positive_number("lr_scale", lr_scale, maximum=1e3)
+    beta = checks.finite_number("beta", beta, minimum=0)
+    if beta >= 1:
+        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}.")
+    defaults = RACE_DEFAULTS[function]
+    x0 = defaults["x0"] if x0 is None else checks.finite_number("x0", x0)
+    y0 = defaults["y0"] if y0 is None else checks.finite_number("y0", y0)
+    steps = defaults["steps"] if steps is None else _check_steps(steps)
+    tol = checks.finite_number("tol", tol, minimum=0)
+    _check_axes(ax)
+    start = np.array([x0, y0], dtype=np.float64)
+    runs = {}
+    for name in rules:
+        rule, fixed = RACERS[name]
+        hyper = dict(fixed)
+        if rule == "momentum":
+            hyper["momentum"] = beta
+        if rule == "adam":
+            hyper["beta1"] = beta
+        lr = RACE_LRS[function][name] * lr_scale
+        trajectory = optimize(test_function.grad, start, rule, steps, lr=lr, **hyper)
+        with np.errstate(over="ignore", invalid="ignore"):
+            losses = np.asarray(test_function.f(trajectory[:, 0], trajectory[:, 1]),
+                                dtype=np.float64)
+        runs[name] = ExplorerResult(
+            function=function, lr=float(lr), momentum=float(hyper.get("momentum", 0.0)),
+            steps=int(steps), tol=float(tol), trajectory=trajectory, losses=losses,
+            diverged=_diverged(trajectory, losses, steps),
+            steps_to_tolerance=_steps_to_tolerance(trajectory, test_function.minimum, tol),
+            minimum=test_function.minimum, rule=name)
+    result = RaceResult(function=function, beta=float(beta), steps=int(steps), tol=float(tol),
+                        runs=runs)
+    if ax is not None:
+        xlim, ylim = _view_box(test_function, (x0, y0))
+        draw_contours(ax, test_function.f, xlim, ylim, minimum=test_function.minimum)
+        for i, (name, run) in enumerate(runs.items()):
+            finish = run.steps_to_tolerance
+            note = ("diverged" if run.diverged else
+                    f"{finish} steps" if finish is not None else "not within tol")
+            draw_path(ax, run.trajectory, label=f"{name} (lr {run.lr:.3g}): {note}",
+                      color=RACE_COLOURS[name], markers=False, linewidth=1.6,
+                      zorder=3 + i / 10, start_label="start" if i == 0 else None)
+        ax.set_title(f"{function}, β = {beta:g}, lr × {lr_scale:g}:\n{result.finding()}")
+        ax.legend(loc="lower right", fontsize=8)
+    return result
+
+
+def optimizer_race_widget(function: str = "quadratic") -> Any:
+    """The race's UI; returns ``interactive``. Controls (``widget.children``): log₁₀ of the
+    learning-rate scale, β, x0, y0, steps, the function, then the output. Setting a
+    control's ``value`` redraws; ``widget.result`` is the latest ``RaceResult``. Choosing
+    another function resets the start and steps (``RACE_DEFAULTS``)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    defaults = RACE_DEFAULTS[get_function(function).name]
+
+    def show(log10_lr_scale: float, beta: float, x0: float, y0: float, steps: int,
+             function: str) -> RaceResult:
+        fig, ax = plt.subplots(figsize=(8, 5.2))
+        result = optimizer_race(function, lr_scale=10.0**log10_lr_scale, beta=beta, x0=x0,
+                                y0=y0, steps=steps, ax=ax)
+        plt.show()
+        plt.close(fig)
+        return result
+
+    slider = {"continuous_update": False}
+    controls = {
+        "log10_lr_scale": widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05,
+                                              description="log₁₀ lr ×", **slider),
+        "beta": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01,
+                                    description="β", **slider),
+        "x0": widgets.FloatSlider(value=defaults["x0"], min=-4.5, max=4.5, step=0.1,
+                                  description="x0", **slider),
+        "y0": widgets.FloatSlider(value=defaults["y0"], min=-1.5, max=3.0, step=0.1,
+                                  description="y0", **slider),
+        "steps": widgets.IntSlider(value=defaults["steps"], min=1, max=WIDGET_MAX_STEPS,
+                                   description="steps", **slider),
+        "function": widgets.Dropdown(options=sorted(RACE_DEFAULTS), value=function,
+                                     description="function"),
+    }
+
+    def reset_for_function(change: dict) -> None:
+        """A new function starts from its own start and number of steps."""
+        for name in ("x0", "y0", "steps"):
+            controls[name].value = RACE_DEFAULTS[change["new"]][name]
+
     controls["function"].observe(reset_for_function, names="value")
     return widgets.interactive(show, **controls)
 
