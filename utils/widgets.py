@@ -486,7 +486,8 @@ def optimizer_race(function: str = "quadratic", rules: Any = None, lr_scale: flo
                       color=RACE_COLOURS[name], markers=False, linewidth=1.6,
                       zorder=3 + i / 10, start_label="start" if i == 0 else None)
         ax.set_title(f"{function}, β = {beta:g}, lr × {lr_scale:g}:\n{result.finding()}")
-        ax.legend(loc="lower right", fontsize=8)
+        # Rosenbrock's paths run through the left and the bottom: its legend goes upper right.
+        ax.legend(loc="upper right" if function == "rosenbrock" else "lower right", fontsize=8)
     return result
 
 
