@@ -197,6 +197,9 @@ KEY_FORMULAS = {
     "5.1": ["√(2/(1 + a²))"],
     "5.2": ["√(6/(fan_in + fan_out))"],
     "5.3": ["stalls:", "trains:"],
+    "7.1": ["momentum · v + grad"],
+    "7.2": ["m/(1 − β1ᵗ)"],
+    "7.3": ["m̂ scales by c, √v̂ by |c|"],
 }
 
 
