@@ -237,13 +237,16 @@ _RESCUE_NUDGE = ("Look at the printed gradient norms: how big is a step of SGD o
 _RESCUE_FORMULA = ("Adam's step is lr·m̂/(√v̂ + ε): scale every gradient of a weight by c and "
                    "m̂ scales by c, √v̂ by |c|, so the step does not shrink with the gradient.")
 _OPTION_MESSAGES = {
-    "A": "Momentum 0.99 multiplies a steady gradient by at most 1/(1 − 0.99) = 100 instead of "
-         "10: the first layer's steps are still about lr × 1e-4, far too small to move it.",
+    "A": "Momentum 0.99 lets a steady gradient build up to at most 1/(1 − 0.99) = 100 times "
+         "its size instead of 10: steps at most 10 times larger than SGD's, which change every "
+         "layer by less than 1e-5 of its size per step (section 4.1 measures them). Ten times "
+         "that is below 1e-4, where a healthy run changes a layer by about 1e-3 per step.",
     "B": "Clipping only shrinks gradients that are *too large*; these are far too small, so "
          "clipping changes nothing.",
-    "D": "A 10× learning rate makes every step 10× larger, the last layers' too, which were "
-         "already moving at a healthy rate: the first layers still move about 1e4 times "
-         "slower than the last.",
+    "D": "A 10× learning rate makes every step 10 times larger, but SGD's steps here change "
+         "every layer by less than 1e-5 of its size (section 4.1 measures them): ten times "
+         "that is below 1e-4, where a healthy run changes a layer by about 1e-3 per step; and "
+         "one rate is the same for every weight, not matched to each one's gradient.",
 }
 _REASON_MESSAGES = {
     2: "Right optimizer, wrong reason: the SGD run already had momentum 0.9 and stalled. "
