@@ -200,6 +200,10 @@ KEY_FORMULAS = {
     "7.1": ["momentum · v + grad"],
     "7.2": ["m/(1 − β1ᵗ)"],
     "7.3": ["m̂ scales by c, √v̂ by |c|"],
+    "6.1": ["(x − μ) / √(σ² + ε)"],
+    "6.2": ["(1 − momentum)·running"],
+    "6.3": ["−x̂·mean(dx̂·x̂)/σ"],
+    "6.4": ["eval()"],
 }
 
 
