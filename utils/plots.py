@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 
-from utils import checks
+from utils import checks, initializers
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -86,13 +86,8 @@ INIT_STYLES = {
     "lecun_normal": {"color": "#000000", "linestyle": "-."},
     "orthogonal": {"color": "#56B4E9", "linestyle": "--"},
 }
-#: How the figures name each initializer.
-INIT_LABELS = {
-    "default": "PyTorch default", "normal": "N(0, σ²)", "glorot_standard": "standard",
-    "xavier_uniform": "Xavier (uniform)", "xavier_normal": "Xavier (normal)",
-    "he_uniform": "He (uniform)", "he_normal": "He", "lecun_normal": "LeCun",
-    "orthogonal": "orthogonal",
-}
+#: How the figures name each initializer: the labels of the one initializer table.
+INIT_LABELS = initializers.INIT_LABELS
 
 
 def activation_style(activation: str) -> dict[str, str]:
