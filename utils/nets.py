@@ -233,7 +233,27 @@ def _check_dropout(dropout: float) -> float:
 # --- the MLP -----------------------------------------------------------------------------
 
 
-class HiddenLayer(nn.Module):
+class _NormActivationLayer(nn.Module):
+    """What a hidden layer and a conv layer share: ``.norm`` before or after ``.activation``
+    (``norm_position``), then ``.dropout``. Subclasses set these and their weight layer."""
+
+    norm_position: str
+    norm: nn.Module
+    activation: nn.Module
+    dropout: nn.Module
+
+    def _norm_if_before(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) if self.norm_position == "before" else x
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        """The rest of a post-order layer: activation (→ norm if after) → dropout."""
+        x = self.activation(x)
+        if self.norm_position == "after":
+            x = self.norm(x)
+        return self.dropout(x)
+
+
+class HiddenLayer(_NormActivationLayer):
     """One hidden layer: ``.linear``, ``.norm``, ``.activation``, ``.dropout``.
 
     ``order="post"`` (the usual): Linear → norm → activation → dropout, with
@@ -267,15 +287,7 @@ class HiddenLayer(nn.Module):
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The part before the activation of a post-order layer: Linear (→ norm if before)."""
-        x = self.linear(x)
-        return self.norm(x) if self.norm_position == "before" else x
-
-    def activate(self, x: torch.Tensor) -> torch.Tensor:
-        """The rest of a post-order layer: activation (→ norm if after) → dropout."""
-        x = self.activation(x)
-        if self.norm_position == "after":
-            x = self.norm(x)
-        return self.dropout(x)
+        return self._norm_if_before(self.linear(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.order == "pre":
@@ -518,7 +530,7 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
 # --- a small conv net for the 8×8 digits ----------------------------------------------------
 
 
-class ConvLayer(nn.Module):
+class ConvLayer(_NormActivationLayer):
     """A 3×3 convolution (padding 1, the size is kept) → norm → activation → dropout
     (``norm_position="after"``: the norm after the activation)."""
 
@@ -537,15 +549,7 @@ class ConvLayer(nn.Module):
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The part before the activation: convolution (→ norm if before)."""
-        x = self.conv(x)
-        return self.norm(x) if self.norm_position == "before" else x
-
-    def activate(self, x: torch.Tensor) -> torch.Tensor:
-        """The rest: activation (→ norm if after) → dropout."""
-        x = self.activation(x)
-        if self.norm_position == "after":
-            x = self.norm(x)
-        return self.dropout(x)
+        return self._norm_if_before(self.conv(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.transform(x))
