@@ -21,6 +21,10 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
   is its UI (notebook 03).
 
 Invalid arguments raise ``ValueError`` naming the argument (``utils.checks``).
+
+The explorers of 08 onwards each live in a submodule named after their topic
+(``utils.widgets.residual``, ``utils.widgets.recurrent``), with the same shape:
+a pure function that computes and draws, and a ``…_widget()`` UI around it.
 """
 
 from __future__ import annotations
