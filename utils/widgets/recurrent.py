@@ -62,6 +62,10 @@ class RecurrentGradientResult:
             trend = f"Exploding: the first step gets {ratio:.1e} × the last step's gradient"
         elif ratio < 1 / GROWTH:
             trend = f"Vanishing: the first step gets {ratio:.1e} of the last step's gradient"
+        elif ratio > 10:
+            trend = f"Growing: the first step gets {ratio:.2g} × the last step's gradient"
+        elif ratio < 0.1:
+            trend = f"Shrinking: the first step gets {ratio:.2g} of the last step's gradient"
         else:
             trend = f"Steady: the first step gets {ratio:.2g} × the last step's gradient"
         if self.factor < 1:
@@ -129,9 +133,10 @@ def _draw(ax: Any, result: RecurrentGradientResult) -> None:
     if result.max_norm is not None:
         ax.semilogy(result.lags, np.maximum(result.clipped, tiny), color=CLIPPED_COLOUR,
                     linestyle="--", label=f"clipped to norm {result.max_norm:g}")
+    finding = result.finding().replace("; ", ";\n")  # the clipping factor on its own line
     ax.set(xlabel="lag: steps back from the loss", ylabel="‖∂L/∂h‖ (log scale)",
            title=f"{result.kind.upper()}, recurrent scale {result.scale:g}, "
-                 f"{result.length} steps\n{result.finding()}")
+                 f"{result.length} steps\n{finding}")
     ax.legend(loc="best")
 
 
