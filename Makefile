@@ -3,7 +3,12 @@
 #   make test   the same set-up when needed, then the whole test suite
 #   make bench  time and peak memory of each notebook (not part of the tests)
 #   make claims every notebook over seeds 0-9: build/claims.md, each claim's margin (not in the tests)
-#   make sync   regenerate badges, setup cells and the course map from utils/course.py
+#   make sync   regenerate badges, setup cells and the course map from utils/course.py, and the
+#               workshop guide
+#   make editions  build/student/ (solutions removed) and build/instructor/ (solved, executed)
+#   make site   the executed course as a static website in build/site/ (open index.html)
+#   make workshop  regenerate docs/workshop.md (schedules, figures, mistakes, questions)
+#   make figure regenerate the README's figure, docs/img/gradient_flow.png
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,24 +24,28 @@ PIP_FLAGS := --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),
 # Jupyter refuses to run as root unless told; add the flag only when we are root.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-# JupyterLab serves the whole course folder and opens (and prints) the welcome notebook.
+# JupyterLab serves the whole course folder and opens (and prints) the welcome notebook, with
+# the file browser in notebooks/. jupyter-config/ comes first on JUPYTER_CONFIG_PATH: project
+# settings (no news pop-up) on top of the user's own, written nowhere else.
 WELCOME_URL := /lab/tree/notebooks/00_welcome.ipynb
+LAB_CONFIG_PATH := $(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}
 
-.PHONY: help install lab test bench claims sync clean
+.PHONY: help install lab test bench claims sync editions site workshop figure clean
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,12p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or another newer Python).")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -e ".[lab,test,site]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=$(WELCOME_URL) $(LAB_FLAGS)
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG_PATH)" $(BIN)/jupyter lab --ServerApp.root_dir=. \
+		--LabApp.default_url=$(WELCOME_URL) --LabApp.news_url=None $(LAB_FLAGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -54,6 +63,21 @@ claims: $(STAMP)
 
 sync: $(STAMP)
 	$(BIN)/python -m tools.sync_notebooks
+	$(BIN)/python -m tools.workshop
+
+# JOBS kernels at once (default 2); COURSE_COMMITTED_ONLY=1 builds only what git tracks.
+editions: $(STAMP)
+	$(BIN)/python -m tools.editions --jobs $(JOBS)
+
+# Executes only the instructor notebooks that are missing or older than their source.
+site: $(STAMP)
+	$(BIN)/python -m tools.site --jobs $(JOBS)
+
+workshop: $(STAMP)
+	$(BIN)/python -m tools.workshop
+
+figure: $(STAMP)
+	$(BIN)/python -m tools.figure
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,4 +1,5 @@
-"""Real-browser smoke test: notebook 03 in JupyterLab, driven by Chromium through Playwright.
+"""Real-browser tests, Chromium driven through Playwright: notebook 03 in JupyterLab, a page of
+the static site, and JupyterLab started as `make lab` starts it.
 
 What nbval cannot see: that the notebook runs from JupyterLab's "Run all" without an
 exception, that the gradient-norm explorer renders in the browser, and that moving its
@@ -17,6 +18,7 @@ Run it alone with ``python -m pytest -m browser -s``; leave it out with ``-m "no
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -324,6 +326,157 @@ def test_notebook_03_runs_in_jupyterlab_and_its_explorer_redraws():
             browser.close()
         if playwright is not None:
             playwright.stop()
+        if server is not None:
+            _stop_lab(server, base, token)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- the static site: one page of it, as a reader's browser shows it --------------------
+
+SITE_PAGE = "03_vanishing_gradients"
+SITE_SCREENSHOT = ROOT / "build" / "browser" / "site_page.png"
+
+
+def _serve(folder):
+    """A local HTTP server for ``folder`` on a free port, in a thread; returns it."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _chromium_or_skip():
+    chromium = shutil.which("chromium")
+    _require("chromium (Debian's browser, on PATH)", chromium)
+    _require("the Python package playwright", importlib.util.find_spec("playwright"))
+    return chromium
+
+
+@pytest.mark.browser
+def test_a_site_page_shows_a_figure_a_claim_and_a_collapsed_solution():
+    chromium = _chromium_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    from course_build import site
+
+    folder, _ = site()
+    pages = sorted(path.stem for path in folder.glob("[0-9][0-9]_*.html"))
+    stem = SITE_PAGE if SITE_PAGE in pages else pages[-1]
+    server = _serve(folder)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                                 args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.set_default_timeout(UI_TIMEOUT * 1000)
+                # Offline like a projector without network: only the local server answers.
+                page.route("**/*", lambda route: route.continue_()
+                           if route.request.url.startswith(
+                               f"http://127.0.0.1:{server.server_port}/") else route.abort())
+                page.goto(f"http://127.0.0.1:{server.server_port}/{stem}.html")
+                figure = page.locator('.jp-OutputArea-output img[src^="data:image/png"]').first
+                figure.scroll_into_view_if_needed()
+                expect(figure).to_be_visible()
+                assert figure.evaluate("image => image.naturalWidth") > 100
+                claim_line = page.locator(".jp-OutputArea-output pre",
+                                          has_text=re.compile(r"✔ .+ = ")).first
+                expect(claim_line).to_be_visible()
+                solution = page.locator("details").first
+                if solution.count():
+                    code = solution.locator("pre").first
+                    expect(code).to_be_hidden()  # collapsed until the reader opens it
+                    solution.locator("summary").click()
+                    expect(code).to_be_visible()
+                claim_line.scroll_into_view_if_needed()
+                page.evaluate("() => window.scrollBy(0, -250)")
+                SITE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SITE_SCREENSHOT))
+                print(f"\nscreenshot of {stem}.html: {SITE_SCREENSHOT}")
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- make lab: the welcome notebook, no news pop-up, the file browser in notebooks/ -------
+
+LAB_SCREENSHOT = ROOT / "build" / "browser" / "lab_welcome.png"
+NEWS_QUESTION = "official Jupyter news"
+
+
+def _make_lab_settings():
+    """The welcome URL and the project config folder, as the Makefile's `lab` target has them."""
+    makefile = (ROOT / "Makefile").read_text()
+    welcome = re.search(r"^WELCOME_URL := (\S+)$", makefile, re.MULTILINE).group(1)
+    config = re.search(r"^LAB_CONFIG_PATH := \$\(CURDIR\)/([\w-]+)", makefile,
+                       re.MULTILINE).group(1)
+    assert "JUPYTER_CONFIG_PATH=\"$(LAB_CONFIG_PATH)\"" in makefile
+    return welcome, ROOT / config
+
+
+@pytest.mark.browser
+def test_make_lab_opens_the_welcome_notebook_clean():
+    chromium = _chromium_or_skip()
+    _require("the Python package jupyterlab", importlib.util.find_spec("jupyterlab"))
+    from playwright.sync_api import expect, sync_playwright
+
+    welcome, project_config = _make_lab_settings()
+    tmp = Path(tempfile.mkdtemp(prefix="course-lab-"))
+    (tmp / "notebooks").mkdir()
+    shutil.copy2(ROOT / welcome.removeprefix("/lab/tree/"), tmp / welcome.removeprefix(
+        "/lab/tree/"))
+    port, token = _free_port(), secrets.token_hex(24)
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    # An empty user configuration (as on a fresh machine) and the project's on the path.
+    env.update(JUPYTER_CONFIG_DIR=str(tmp / "user-config"), JUPYTER_CONFIG_PATH=str(
+        project_config), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), IPYTHONDIR=str(tmp / "ipython"))
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+               f"--port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}",
+               f"--LabApp.default_url={welcome}", "--LabApp.news_url=None"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    log_path = tmp / "jupyterlab.log"
+    server = None
+    try:
+        with open(log_path, "wb") as log_file:
+            server = subprocess.Popen(command, cwd=tmp, env=env, stdin=subprocess.DEVNULL,
+                                      stdout=log_file, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        _wait_for_server(server, base, token, log_path)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                                 args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.set_default_timeout(2 * UI_TIMEOUT * 1000)
+                page.goto(f"{base}/?token={token}")  # what the printed address does
+                page.wait_for_url(f"**{welcome}*")
+                expect(page.locator(".jp-NotebookPanel").first).to_be_visible()
+                expect(page.locator(".jp-BreadCrumbs")).to_contain_text("notebooks")
+                expect(page.locator(".jp-DirListing-item").first).to_contain_text(
+                    "00_welcome")
+                time.sleep(3)  # the pop-up would come right after start-up
+                assert page.get_by_text(NEWS_QUESTION).count() == 0, "the news pop-up shows"
+                config = json.loads(page.locator("#jupyter-config-data").inner_text())
+                assert "@jupyterlab/apputils-extension:announcements" in config[
+                    "disabledExtensions"]
+                LAB_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(LAB_SCREENSHOT))
+                print(f"\nscreenshot of make lab: {LAB_SCREENSHOT}")
+            finally:
+                browser.close()
+    finally:
         if server is not None:
             _stop_lab(server, base, token)
         shutil.rmtree(tmp, ignore_errors=True)
