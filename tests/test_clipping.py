@@ -167,3 +167,14 @@ def test_widget_sets_controls_and_recomputes():
     assert exploding.ratio > 1e3 and exploding.max_norm is None
     assert clipped.max_norm == max_norm.value and clipped.factor < 1
     assert explorer.result.kind == "lstm"
+
+
+@pytest.mark.parametrize("first, word", [(1e-5, "Vanishing"), (0.05, "Shrinking"),
+                                         (1.0, "Steady"), (50.0, "Growing"), (1e5, "Exploding"),
+                                         (0.0, "underflowed")])
+def test_explorer_finding_words(first, word):
+    from utils.widgets.recurrent import RecurrentGradientResult
+
+    norms = np.array([1.0, first])
+    result = RecurrentGradientResult("rnn", 1.0, 2, None, np.arange(2), norms, norms, 1.0, 1.0)
+    assert word in result.finding()
