@@ -38,7 +38,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version.split()[0] + "; run make PYTHON=python3.11 (or another newer Python).")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -e ".[lab,test,site]"
+	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -e ".[lab,test]"
 	@touch $(STAMP)
 
 install: $(STAMP)
