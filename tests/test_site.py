@@ -60,6 +60,16 @@ def test_site_needs_executed_notebooks(tmp_path):
         site_tool.build_site(tmp_path, tmp_path / "site")
 
 
+def test_site_does_not_replace_a_folder_that_is_not_a_site(tmp_path):
+    (tmp_path / "in").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "in" / "42_a_page.ipynb")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty and holds no site"):
+        site_tool.build_site(tmp_path / "in", tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
 def test_page_of_a_tiny_notebook_builds_offline(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# 42 · A page\n\nSee [03](03_vanishing_gradients.ipynb)."),

@@ -133,13 +133,18 @@ def build_site(editions: Path, site_dir: Path = SITE_DIR,
                workshop_guide: Path = WORKSHOP_GUIDE) -> list[Path]:
     """Write the site from the executed notebooks in ``editions``; return the pages written.
 
-    Raises ``ValueError`` when ``editions`` holds no executed notebook.
+    Raises ``ValueError`` when ``editions`` holds no executed notebook, or when
+    ``site_dir`` is a non-empty folder that holds no earlier site (it is replaced).
     """
     executed = sorted(Path(editions).glob("[0-9][0-9]_*.ipynb"))
     if not executed:
         raise ValueError(f"no executed notebooks in {editions}: run `make editions` first "
                          "(or python -m tools.site without --editions)")
-    if site_dir.exists():
+    site_dir = Path(site_dir)
+    if site_dir.exists() and any(site_dir.iterdir()):
+        if not (site_dir / "index.html").exists():
+            raise ValueError(f"{site_dir} is not empty and holds no site (no index.html): "
+                             "refusing to replace it; give an empty or new folder")
         shutil.rmtree(site_dir)
     site_dir.mkdir(parents=True)
     names = [path.stem for path in executed]
