@@ -20,8 +20,16 @@ From scratch, one module per mechanism (NumPy first, then matched to PyTorch)
 - ``utils.activations``  the one table of activations: torch module, NumPy function, slope (04)
 - ``utils.initializers`` the one table of weight initializers, NumPy and torch; Jacobian
                          spectra (05)
-- ``utils.normalization`` and ``utils.recurrent`` join here with notebooks 06 (batch norm)
-                         and 09 (the LSTM cell)
+- ``utils.normalization`` batch norm from scratch (forward, eval, running statistics, the
+                         backward pass as three named terms) and layer norm (06)
+- ``utils.residual``     residual connections measured (08): the gradient at each block's
+                         input, the plain twin, deleting a block, path lengths and the gradient
+                         per path length, post-LN/pre-LN transformer stacks
+- ``utils.recurrent``    the tanh RNN, LSTM and GRU cells in tensor code with PyTorch's weight
+                         layout (``cell_weights``, ``unroll``); the recurrent Jacobian, its
+                         spectral radius and norm (09)
+- ``utils.clipping``     gradient clipping by norm and by value, matched to ``torch.nn.utils``
+                         (the pre-clip norm, the 1e-6); the one-unit loss cliff (10)
 
 Measuring gradient health
 - ``utils.gradflow``     ``GradFlow``: per-layer statistics for every layer kind (one registry,
@@ -29,7 +37,10 @@ Measuring gradient health
 - ``utils.diagnosis``    ``diagnose`` (one batch) and ``diagnose_run`` (a training run):
                          structured findings that name the notebook teaching the fix
 - ``utils.plots``        the course's figures and styles (a colour per activation and init)
-- ``utils.widgets``      the interactive explorers (pure functions + ipywidgets UIs)
+- ``utils.widgets``      the interactive explorers (pure functions + ipywidgets UIs);
+                         ``utils.widgets.residual``: per-block gradient norms against depth,
+                         skips and norm placement (08); ``utils.widgets.recurrent``: gradient
+                         norm against lag for RNN/LSTM/GRU × scale × length × clipping (10)
 
 The course's own machinery
 - ``utils.claims``       ``claim(...)``: check a statement of the prose and print it (and log

@@ -74,11 +74,12 @@ CURRICULUM = (
            run_time_s=12),
     Lesson(7, "07_optimizers", "Optimizers: momentum, RMSProp, Adam", "Kingma & Ba 2014",
            run_time_s=22),
-    Lesson(8, "08_residual_connections", "Residual connections", "He et al. 2016"),
+    Lesson(8, "08_residual_connections", "Residual connections", "He et al. 2016",
+           run_time_s=19),
     Lesson(9, "09_recurrent_networks_lstm", "Recurrent networks and the LSTM",
-           "Hochreiter & Schmidhuber 1997"),
+           "Hochreiter & Schmidhuber 1997", run_time_s=35),
     Lesson(10, "10_exploding_gradients_clipping", "Exploding gradients and clipping",
-           "Pascanu et al. 2013"),
+           "Pascanu et al. 2013", run_time_s=15),
     Lesson(11, "11_capstone", "Capstone: diagnose and fix deep networks", "—"),
 )
 
