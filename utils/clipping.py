@@ -107,8 +107,9 @@ def cliff_loss(w: torch.Tensor | float, b: torch.Tensor | float = -2.5, steps: i
     """The loss of a one-unit recurrent network: (x_T − target)² with x_t = w·σ(x_{t−1}) + b.
 
     ``w`` (the recurrent weight) and ``b`` may be tensors of one shape (a grid): the loss is
-    computed for each pair. Below a critical w the state settles on one fixed point; past
-    it, a second fixed point appears and x_T jumps to it: the loss surface has a wall there
+    computed for each pair. Past a critical w the unstable fixed point that separates two
+    basins passes the start, and x_T jumps to the other stable fixed point: the loss surface
+    has a wall there
     (the network of Pascanu, Mikolov & Bengio 2013, Fig. 6).
     """
     steps = checks.whole_number("steps", steps, maximum=10_000)
