@@ -384,6 +384,11 @@ def test_a_site_page_shows_a_figure_a_claim_and_a_collapsed_solution():
                 figure.scroll_into_view_if_needed()
                 expect(figure).to_be_visible()
                 assert figure.evaluate("image => image.naturalWidth") > 100
+                # The formulas render offline: MathJax ships with the site.
+                page.wait_for_function("() => window.MathJax && MathJax.Hub"
+                                       " && MathJax.Hub.queue.pending === 0"
+                                       " && document.querySelector('.MathJax, .MathJax_Display')")
+                assert page.get_by_text("Math Processing Error").count() == 0
                 claim_line = page.locator(".jp-OutputArea-output pre",
                                           has_text=re.compile(r"✔ .+ = ")).first
                 expect(claim_line).to_be_visible()

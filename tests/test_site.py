@@ -84,4 +84,10 @@ def test_page_of_a_tiny_notebook_builds_offline(tmp_path):
     html = (tmp_path / "site" / "42_a_page.html").read_text()
     assert 'href="03_vanishing_gradients.html"' in html and "✔ x = 1 &lt; 2" in html
     assert "run <code>make workshop</code>" in (tmp_path / "site" / "workshop.html").read_text()
+    # MathJax comes with the site: the page loads it from there, not from a CDN.
+    assert f'src="{site_tool.MATHJAX_URL}"' in html and "libs/mathjax" not in html
+    assert (tmp_path / "site" / "mathjax" / "MathJax.js").is_file()
+    assert html.index(site_tool.MATHJAX_FONTS) < html.index(f'src="{site_tool.MATHJAX_URL}"')
+    config = site_tool.MATHJAX_URL.split("config=")[1].split(",")[0]
+    assert (tmp_path / "site" / "mathjax" / "config" / f"{config}.js").is_file()
     assert len(pages) == 3

@@ -17,9 +17,10 @@ maintenance mode (see the shared tooling notes). The site has
   (``<details>``), as in the notebook;
 * ``workshop.html``: ``docs/workshop.md``.
 
-Links between notebooks (``03_x.ipynb``) point at their pages. The pages load MathJax from
-its CDN when viewed, as JupyterLab's own HTML export does; without a network the formulas
-show as TeX. A new notebook joins the site by existing.
+Links between notebooks (``03_x.ipynb``) point at their pages. MathJax (2.7, from the
+``jupyter-server-mathjax`` package) is copied into ``mathjax/`` and the pages load it from
+there, so the formulas render without a network too (a projector in a room without one).
+A new notebook joins the site by existing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ SITE_DIR = BUILD_DIR / "site"
 WORKSHOP_GUIDE = REPO_ROOT / "docs" / "workshop.md"
 TEMPLATE = "lab"
 SITE_TITLE = "Vanishing Gradients"
+#: Where the pages find MathJax: the copy in the site itself (``copy_mathjax``).
+MATHJAX_DIR = "mathjax"
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+#: The package ships MathJax's STIX-Web fonts only (not its default TeX fonts): use them.
+MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": '
+                 '{availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", '
+                 'webFont: "STIX-Web", imageFont: null}});</script>\n')
 NOTEBOOK_LINK = re.compile(r'href="(?:\.\./notebooks/|\./)?(\d\d_[A-Za-z0-9_]+)\.ipynb(#[^"]*)?"')
 EXERCISE_NOTE = ("*On this page the check below ran on the reference solution (shown, "
                  "collapsed, under it): this is what it says to a correct answer.*")
@@ -87,12 +95,22 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     """The notebook as one standalone HTML page (images embedded)."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name=TEMPLATE)
+    exporter = HTMLExporter(template_name=TEMPLATE, mathjax_url=MATHJAX_URL)
     nb = copy.deepcopy(nb)
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb)
+    mathjax_script = f'<script src="{MATHJAX_URL}">'
+    body = body.replace(mathjax_script, MATHJAX_FONTS + mathjax_script, 1)
     return NOTEBOOK_LINK.sub(lambda match: f'href="{match.group(1)}.html'
                              f'{match.group(2) or ""}"', body)
+
+
+def copy_mathjax(site_dir: Path) -> Path:
+    """Copy MathJax's files into ``site_dir/mathjax`` (12 MB) and return that folder."""
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    return Path(shutil.copytree(source, Path(site_dir) / MATHJAX_DIR))
 
 
 def course_map(pages: list[str]) -> str:
@@ -147,6 +165,7 @@ def build_site(editions: Path, site_dir: Path = SITE_DIR,
                              "refusing to replace it; give an empty or new folder")
         shutil.rmtree(site_dir)
     site_dir.mkdir(parents=True)
+    copy_mathjax(site_dir)
     names = [path.stem for path in executed]
     written = []
     for index, path in enumerate(executed):
