@@ -597,7 +597,8 @@ def make_convnet(out_features: int = 10, channels: tuple[int, int] = (8, 16),
                  gain: float | None = None, output_init: str | None = None,
                  output_gain: float | None = None, norm_position: str = "before",
                  seed: int | None = None) -> ConvNet:
-    """A small conv net for the 8×8 digits (about 4k parameters with the defaults).
+    """A small conv net for the 8×8 digits (3,818 parameters with the defaults; 8,458 with
+    the residual block).
 
     Two 3×3 conv layers (``channels``), a 2×2 max-pool, optionally one residual
     block of two conv layers (``residual="post"``, the only shape here:
