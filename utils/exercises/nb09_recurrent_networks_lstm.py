@@ -62,7 +62,7 @@ function_exercise(
     "9.1", "Backpropagation through time, by hand", "bptt_grad_w", _bptt_reference,
     _BPTT_CASES, hints=_BPTT_HINTS, rtol=1e-9, atol=1e-12,
     success="Each step back multiplies the gradient by w·(1 − h_t²), a number below 1 in "
-            "size whenever |w| ≤ 1, so the shares of the early steps in ∂L/∂w shrink "
+            "size whenever |w| < 1, so the shares of the early steps in ∂L/∂w shrink "
             "geometrically: the vanishing gradient, through time.",
     slips=[
         Slip("no tanh slope", lambda w, u, xs: _bptt(w, u, xs, slope=False),
@@ -146,7 +146,7 @@ function_exercise(
     "9.2", "One LSTM step", "lstm_step", _lstm_reference, _LSTM_CASES, hints=_LSTM_HINTS,
     compare=_compare_lstm, unnamed_when_same=True,
     success="The cell state is updated by a sum, not squashed by a matrix: the step from c "
-            "to c' multiplies it by the forget gate f alone. Section 3 measures what that "
+            "to c' multiplies it by the forget gate f alone. Section 3.1 measures what that "
             "does to the gradient.",
     slips=[
         Slip("gate order i, f, o, g", lambda *a: _lstm(*a, order="ifog"),
