@@ -374,6 +374,21 @@ def test_a_batch_norm_net_skips_a_one_row_last_minibatch(moons):
     assert all(0 <= accuracy <= 1 for accuracy in history.train_accuracy)
 
 
+def test_a_batch_norm_net_drops_a_last_minibatch_under_half_a_batch(moons):
+    x, y = rows_201(moons)
+    for batch_size, sizes in ((2, [2] * 100),  # one row left: dropped
+                              (60, [60, 60, 60]),  # 21 rows left: under half, dropped
+                              (80, [80, 80, 41])):  # 41 rows left: over half, kept
+        model = batch_norm_net()
+        history = train(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1,
+                        batch_size=batch_size, progress=False)
+        assert len(history.step_loss) == len(sizes), batch_size
+    seen = []
+    train(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=60,
+          progress=False, drop_last=False, on_step=lambda step: seen.append(len(step.x)))
+    assert seen == [60, 60, 60, 21]
+
+
 def test_without_batch_norm_the_last_row_is_kept_unless_drop_last(moons):
     x, y = rows_201(moons)
     model = sigmoid_net()
