@@ -67,3 +67,16 @@ def test_report_only_reads_the_ledger(tmp_path, capsys):
     assert claims.main(["--report-only", "--log-dir", str(tmp_path),
                         "--report", str(report)]) == 0
     assert "1 claims in 1 notebooks" in report.read_text()
+
+
+def test_a_run_that_stopped_with_an_error_is_said_at_the_top():
+    entries = [entry("ratio", v, "<", 1e-4, True, s) for s, v in enumerate([1e-9, 2e-9])]
+    runs = [{"notebook": "05_weight_initialization", "seed": s, "capability": "default",
+             "seconds": 3.0, "demonstrations": [], "errors": errors}
+            for s, errors in ((0, []), (1, ["ERROR cell 51: ValueError: boom"]))]
+    report = claims.render(claims.summarise(entries, runs), runs, "0-1")
+    top = report.split("## ")[0]
+    assert "1 of 2 runs stopped with an error in a cell" in top
+    assert "ERROR cell 51: ValueError: boom" in report.split("## Runs with errors")[1]
+    clean = claims.render(claims.summarise(entries, runs[:1]), runs[:1], "0")
+    assert "stopped with an error" not in clean

@@ -277,7 +277,11 @@ def render(rows: list[dict], runs: list[dict], seeds_text: str) -> str:
     thin = [r for r in rows if r["thin"] and not r["failures"]]
     with_margin = [r for r in rows if r["kind"]]
     run_count = max((r["runs"] for r in rows), default=0)
+    problems = [run for run in runs if run["errors"]]
     lines = ["# Claims over seeds", "",
+             *([f"**{len(problems)} of {len(runs)} runs stopped with an error in a cell** "
+                "(see Runs with errors): their claims after that cell were not checked.", ""]
+               if problems else []),
              f"{len(rows)} claims in {len({r['notebook'] for r in rows})} notebooks, "
              f"up to {run_count} runs of each notebook in the ledger (this call: "
              f"{len(runs)} runs, seeds {seeds_text}); "
@@ -289,7 +293,6 @@ def render(rows: list[dict], runs: list[dict], seeds_text: str) -> str:
     if thinnest:
         lines += ["Thinnest margins: " + "; ".join(
             f"{r['notebook'][:2]} “{r['statement']}” {margin_text(r)}" for r in thinnest), ""]
-    problems = [run for run in runs if run["errors"]]
     if problems:
         lines += ["## Runs with errors", ""]
         for run in problems:
