@@ -75,11 +75,11 @@ CURRICULUM = (
     Lesson(7, "07_optimizers", "Optimizers: momentum, RMSProp, Adam", "Kingma & Ba 2014",
            run_time_s=22),
     Lesson(8, "08_residual_connections", "Residual connections", "He et al. 2016",
-           run_time_s=19),
+           run_time_s=22),
     Lesson(9, "09_recurrent_networks_lstm", "Recurrent networks and the LSTM",
-           "Hochreiter & Schmidhuber 1997", run_time_s=35),
+           "Hochreiter & Schmidhuber 1997", run_time_s=30),
     Lesson(10, "10_exploding_gradients_clipping", "Exploding gradients and clipping",
-           "Pascanu et al. 2013", run_time_s=15),
+           "Pascanu et al. 2013", run_time_s=18),
     Lesson(11, "11_capstone", "Capstone: diagnose and fix deep networks", "—"),
 )
 
