@@ -41,7 +41,7 @@ SESSION_MINUTES = 210  # one teaching session (half a day: 3.5 h), its break inc
 BREAK_MINUTES = 15  # one break per session
 #: The schedules: (key in the notes file or None for the whole course, heading, sessions).
 SCHEDULES = (("half_day", "Half day", 1), ("full_day", "Full day", 2),
-             (None, "Two days", 4))
+             ("two_days", "Two days", 4))
 #: A learner's "Run all" on a slower laptop takes up to this many times the measured time.
 SLOW_MACHINE_FACTOR = 3
 MISTAKES_PER_EXERCISE = 4
