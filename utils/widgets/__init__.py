@@ -20,6 +20,9 @@ figure. Only widget APIs common to ipywidgets 7.7 (Colab) and 8 are used.
   ``utils.nets.make_mlp`` (the menu shows labels); ``gradient_norm_widget()``
   is its UI (notebook 03).
 
+``explorer_digits(precision)`` is the batch of 512 training digits that the explorers
+measure on.
+
 Invalid arguments raise ``ValueError`` naming the argument (``utils.checks``).
 
 The explorers of 08 onwards each live in a submodule named after their topic
@@ -610,17 +613,20 @@ class GradientNormResult:
 _EXPLORER_BATCH: dict[str, Any] = {}
 
 
-def _explorer_batch() -> tuple[Any, Any]:
-    """512 training digits as float64 tensors (cached: the explorer redraws often)."""
-    if "x" not in _EXPLORER_BATCH:
-        import torch
+def explorer_digits(precision: str = "float64") -> tuple[Any, Any]:
+    """512 training digits (x as ``precision``: "float64" or "float32", y as labels), the
+    batch every explorer measures on; cached, since an explorer redraws often."""
+    import torch
 
+    precision = checks.one_of("precision", precision, ("float64", "float32"))
+    if "y" not in _EXPLORER_BATCH:
         from utils.data import digits_split
 
         split = digits_split()
-        _EXPLORER_BATCH["x"] = torch.as_tensor(split.x_train[:512], dtype=torch.float64)
+        _EXPLORER_BATCH["float64"] = torch.as_tensor(split.x_train[:512], dtype=torch.float64)
+        _EXPLORER_BATCH["float32"] = _EXPLORER_BATCH["float64"].float()
         _EXPLORER_BATCH["y"] = torch.as_tensor(split.y_train[:512])
-    return _EXPLORER_BATCH["x"], _EXPLORER_BATCH["y"]
+    return _EXPLORER_BATCH[precision], _EXPLORER_BATCH["y"]
 
 
 def gradient_norm_explorer(depth: int = 10, activation: str = "sigmoid", init: str | None = None,
@@ -650,7 +656,7 @@ def gradient_norm_explorer(depth: int = 10, activation: str = "sigmoid", init: s
     width = checks.whole_number("width", width, maximum=min(MAX_WIDTH, 4096))
     seed = current_seed() if seed is None else checks.seed("seed", seed)
     _check_axes(ax)
-    x, y = _explorer_batch()
+    x, y = explorer_digits()
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's
         torch.manual_seed(seed)
         model = make_mlp(64, 10, depth=depth, width=width, activation=activation,

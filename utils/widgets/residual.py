@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from utils import checks
+from utils.widgets import explorer_digits
 
 #: Where the norm and activation sit in a block: after the Linear, the activation after the
 #: addition ("post", He et al. 2016a) or before the Linear, a clean sum ("pre", He et al. 2016b).
@@ -47,22 +48,6 @@ class ResidualGradientResult:
         return f"Within a factor 1000: block 1 gets {self.ratio:.3g} times the last block's."
 
 
-_BATCH: dict[str, Any] = {}
-
-
-def _explorer_batch() -> tuple[Any, Any]:
-    """512 training digits (cached: the explorer redraws often)."""
-    if "x" not in _BATCH:
-        import torch
-
-        from utils.data import digits_split
-
-        split = digits_split()
-        _BATCH["x"] = torch.as_tensor(split.x_train[:512], dtype=torch.float32)
-        _BATCH["y"] = torch.as_tensor(split.y_train[:512])
-    return _BATCH["x"], _BATCH["y"]
-
-
 def residual_gradient_explorer(depth: int = 50, skip: bool = True, placement: str = "pre",
                                norm: str | None = "batch", seed: int | None = None,
                                ax: Any = None) -> ResidualGradientResult:
@@ -88,7 +73,7 @@ def residual_gradient_explorer(depth: int = 50, skip: bool = True, placement: st
                      residual=placement, seed=seed)
     if not skip:
         model = plain_twin(model)
-    x, y = _explorer_batch()
+    x, y = explorer_digits("float32")
     norms = block_input_gradients(model, x, y)
     ratio = float(norms[0] / norms[-1]) if norms[-1] > 0 else float("nan")
     result = ResidualGradientResult(depth, skip, placement, norm, norms, ratio)
