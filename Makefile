@@ -64,6 +64,7 @@ claims: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/python -m tools.sync_notebooks
 	$(BIN)/python -m tools.workshop
+	$(BIN)/python -m tools.checklist
 
 # JOBS kernels at once (default 2); COURSE_COMMITTED_ONLY=1 builds only what git tracks.
 editions: $(STAMP)

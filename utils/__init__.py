@@ -36,6 +36,9 @@ Measuring gradient health
                          ``KINDS``; statistics as pure functions), ``hidden_state_gradients``
 - ``utils.diagnosis``    ``diagnose`` (one batch) and ``diagnose_run`` (a training run):
                          structured findings that name the notebook teaching the fix
+- ``utils.checklist``    the gradient doctor's checklist (what to measure, in what order,
+                         which fix), its thresholds read from ``utils.diagnosis`` (11;
+                         ``docs/checklist.md``)
 - ``utils.plots``        the course's figures and styles (a colour per activation and init)
 - ``utils.widgets``      the interactive explorers (pure functions + ipywidgets UIs);
                          ``utils.widgets.residual``: per-block gradient norms against depth,
