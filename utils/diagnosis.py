@@ -20,6 +20,7 @@ constants below, each with its reason.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,13 @@ from torch import nn
 
 from utils import checks
 from utils.course import Lesson, lesson
-from utils.gradflow import RECURRENT_LAYERS, UPDATE_RATIO_RULE_OF_THUMB, GradFlow, check_batch
+from utils.gradflow import (
+    DEAD_WINDOW,
+    RECURRENT_LAYERS,
+    UPDATE_RATIO_RULE_OF_THUMB,
+    GradFlow,
+    check_batch,
+)
 
 if TYPE_CHECKING:
     from utils.train import History
@@ -47,6 +54,15 @@ CONDITIONS = {
     "not_learning": ("a training loss that barely falls", (3, 4, 5, 6, 8)),
     "gradient_spikes": ("sudden jumps of the gradient norm", (10,)),
     "slow_layer": ("a layer whose updates are far too small", (4, 5, 6, 7)),
+    "guessing": ("a training loss stuck at ln C: uniform predictions", (1, 4, 5, 11)),
+    "lr_too_high": ("a learning rate far too high", (1, 7, 10)),
+    "lr_too_low": ("a learning rate far too low", (1, 7)),
+    "bn_mode": ("batch norm in the wrong mode (train() vs eval())", (6,)),
+    "clipping_always": ("gradient clipping that fires on most steps", (10,)),
+    "clipping_never": ("gradient clipping that never fires", (10,)),
+    "accumulating": ("gradients that add up over the steps: a missing zero_grad()", (1, 11)),
+    "unscaled_inputs": ("inputs far from zero mean and unit spread", (1, 4, 11)),
+    "loss_floor": ("a softmax before a loss that applies its own", (11,)),
 }
 VANISHING_RATIO = 1e-3  # first-layer / last-layer gradient norm below this: vanishing
 EXPLODING_RATIO = 1e3  # ... above this: exploding
@@ -122,6 +138,9 @@ class Diagnosis:
     gradient_ratio: float
     flow: GradFlow | None
     notes: list[str] = field(default_factory=list)  # what the diagnosis could not look at
+    #: The numbers behind a run's findings (``diagnose_run``): e.g. ``final_loss``,
+    #: ``ln_classes``, ``update_ratio``, ``dead_end``, ``input_scale``, ``clipped_share``.
+    measurements: dict[str, float] = field(default_factory=dict)
 
     @property
     def conditions(self) -> list[str]:
@@ -394,42 +413,408 @@ def _coverage_notes(model: nn.Module, flow: GradFlow) -> list[str]:
 
 # --- a training run: diagnose_run ---------------------------------------------------------
 
+#: The loss at the end (median of the last tenth of the steps) within this share of ln C is
+#: "guessing": uniform predictions give exactly ln C. Healthy digits runs end near 0.1
+#: (0.04 ln C); a net whose units all died sits at 2.30 = ln 10 (within 0.1%).
+GUESSING_BAND = 0.1
+#: A run whose median update ratio ‖ΔW‖/‖W‖ (the median over the layers at each step, then
+#: over the steps) is above this — 100 times the 1e-3 rule of thumb — moves each weight
+#: matrix by more than 10% of its size every step: the learning rate is far too high.
+#: (Measured on the digits, 10 seeds: healthy runs 0.0016 to 0.011, SGD at lr 10 above 1e3.)
+LR_HIGH_RATIO = 100 * UPDATE_RATIO_RULE_OF_THUMB
+#: ... below this (1/10 of the rule of thumb) for every layer, even the fastest: far too low
+#: (healthy runs: the fastest layer's median above 1e-3).
+LR_LOW_RATIO = UPDATE_RATIO_RULE_OF_THUMB / 10
+#: A diverged run whose first/last gradient ratio stayed within this factor of 1 had a
+#: flat gradient profile: the architecture passes gradients, the step size blew it up.
+FLAT_PROFILE = 10.0
+#: Clipping that fires on more than this share of the steps is not a safety net but a
+#: second learning rate (threshold too low, or the learning rate too high).
+CLIP_ALWAYS_SHARE = 0.5
+#: Clipping that fires on none of at least this many steps does nothing.
+CLIP_MIN_STEPS = 20
+#: Gradients that add up (no zero_grad()): the total gradient norm grows steadily with the
+#: step count. Steadily: its rank correlation with the step number is above this (1.00 on
+#: every seed of a digits run without zero_grad(); healthy runs at most 0.70) ...
+ACCUMULATION_RANK = 0.9
+#: ... and it grew this many times from the first tenth of the steps to the last (without
+#: zero_grad(): 14 or more; healthy runs at most 2.2).
+ACCUMULATION_GROWTH = 5.0
+#: Inputs whose scale √(mean² + std²) is above this (z-scored inputs: about 1; raw pixel
+#: values 0-16: about 7.7) or below ``UNSCALED_LOW`` are not standardised.
+UNSCALED_HIGH = 3.0
+UNSCALED_LOW = 0.05
+#: A run whose model output was probabilities (rows ≥ 0 summing to 1) on more than this
+#: share of its training steps has a softmax before the loss.
+PROBABILITY_SHARE = 0.9
 
-def _history_findings(history: History) -> list[Finding]:
-    """Diverged, not learning and gradient spikes, from a ``utils.train.History``."""
-    findings = []
+
+def _tail(values: list[float]) -> list[float]:
+    """The last tenth (at least one) of a list."""
+    return values[-max(1, len(values) // 10):]
+
+
+def _head(values: list[float]) -> list[float]:
+    """The first tenth (at least one) of a list."""
+    return values[:max(1, len(values) // 10)]
+
+
+def classes_of(flow: GradFlow | None) -> int | None:
+    """The number of classes C: the outputs of the last layer with weights the forward
+    pass reached (``out_features`` of a Linear), or None."""
+    if flow is None or not flow.steps:
+        return None
+    modules = dict(flow.watched)
+    weights = [r for r in flow.layers(kind="weights")]
+    if not weights:
+        return None
+    module = modules.get(weights[-1].name)
+    size = getattr(module, "out_features", None)
+    return int(size) if isinstance(size, int) and size >= 2 else None
+
+
+def _step_losses(history: History) -> tuple[list[float], bool]:
     step_loss = list(getattr(history, "step_loss", []) or [])
-    epoch_loss = list(getattr(history, "train_loss", []) or [])
-    losses = step_loss or epoch_loss
-    bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
-    if getattr(history, "diverged", False) or bad:
-        where = f" at {'step' if step_loss else 'epoch'} {bad[0] + 1}" if bad else ""
-        findings.append(_finding("diverged", f"The training loss became NaN/inf{where}: the "
-                                 "updates blew up. Lower the learning rate, or clip the "
-                                 "gradients.", value=float(bad[0] + 1) if bad else None))
-        return findings
-    if len(losses) >= 2:
-        window = max(1, len(losses) // 10)
-        start = statistics.median(losses[:window])
-        end = min(losses[-window:]) if not step_loss else statistics.median(losses[-window:])
-        if start > 0 and end > NOT_LEARNING_SHARE * start:
-            findings.append(_finding(
-                "not_learning", f"The training loss barely fell: from {start:.3g} at the start "
-                f"to {end:.3g} at the end ({100 * end / start:.0f}%). Look at how the gradient "
-                "flows (GradFlow): a vanishing gradient, a learning rate far too small or a "
-                "stuck layer are the usual causes.", value=end / start))
-    norms = [n for n in getattr(history, "grad_norm", []) or [] if math.isfinite(n)]
-    if len(norms) >= 10:
-        median = statistics.median(norms)
-        peak = max(norms)
-        if median > 0 and peak > SPIKE_FACTOR * median:
-            step = norms.index(peak) + 1
-            findings.append(_finding(
-                "gradient_spikes", f"Gradient spikes: at step {step} the total gradient norm "
-                f"reached {peak / median:.0f} times its median over the run (a cliff in the "
-                "loss surface). Clipping the gradient's norm limits such steps.",
-                value=peak / median))
-    return findings
+    return (step_loss, True) if step_loss else (list(history.train_loss or []), False)
+
+
+def _diverged(history: History | None, flow: GradFlow | None) -> Finding | None:
+    """The loss became NaN/inf: when, and where the first non-finite value appeared."""
+    step, unit, losses = None, "step", []
+    if history is not None:
+        losses, per_step = _step_losses(history)
+        unit = "step" if per_step else "epoch"
+        bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
+        if bad:
+            step = bad[0] + 1
+        elif history.diverged and per_step:
+            step = len(losses) + 1  # train() stops before recording the non-finite loss
+        if not (history.diverged or bad):
+            history = None
+    first = flow.first_nonfinite if flow is not None else None
+    if history is None and first is None:
+        return None
+    where = f" at {unit} {step}" if step else ""
+    sentence = f"The training loss became NaN/inf{where}: the updates blew up."
+    layer = None
+    if first is not None:
+        at = f" at training step {first.training_step}" if first.training_step else ""
+        sentence += (f" The first non-finite value appeared in the output of {first.module}"
+                     f"{at} ({first.kind}: {first.count:,} of {first.size:,} values).")
+        layer = first.module
+        step = step or first.training_step
+    elif flow is not None:
+        sentence += (" Every module's output was finite in the forward passes the GradFlow "
+                     "saw: the loss function itself produced it (a log of 0, a division by "
+                     "0), or the step was not watched.")
+    sentence += " Lower the learning rate, or clip the gradients."
+    return _finding("diverged", sentence, layer, float(step) if step else None)
+
+
+def _not_learning(losses: list[float], per_step: bool) -> Finding | None:
+    if len(losses) < 2:
+        return None
+    window = max(1, len(losses) // 10)
+    start = statistics.median(losses[:window])
+    end = min(losses[-window:]) if not per_step else statistics.median(losses[-window:])
+    if start > 0 and end > NOT_LEARNING_SHARE * start:
+        return _finding(
+            "not_learning", f"The training loss barely fell: from {start:.3g} at the start "
+            f"to {end:.3g} at the end ({100 * end / start:.0f}%). Look at how the gradient "
+            "flows (GradFlow): a vanishing gradient, a learning rate far too small or a "
+            "stuck layer are the usual causes.", value=end / start)
+    return None
+
+
+def steps_per_epoch(history: History) -> int | None:
+    """How many steps each epoch of a ``utils.train.train`` run took (None when unknown)."""
+    steps, epochs = len(getattr(history, "grad_norm", []) or []), len(history.train_loss or [])
+    if not epochs or not steps:
+        return None
+    if not history.diverged:
+        return steps // epochs if steps % epochs == 0 else None
+    found = re.search(r"epoch (\d+), step (\d+)", history.message or "")
+    if found and int(found.group(1)) == epochs + 1 and epochs:
+        per_epoch = (steps - int(found.group(2)) + 1) / epochs
+        return int(per_epoch) if per_epoch == int(per_epoch) and per_epoch > 0 else None
+    return None
+
+
+def _spikes(history: History) -> Finding | None:
+    """The largest gradient norm against the run's median. The last step of each epoch is
+    left out: its minibatch may hold only a few rows (1,347 digits in minibatches of 64
+    leave 3), whose mean gradient is noisy and large by chance (up to 25 times the median
+    in healthy digits runs)."""
+    norms = list(getattr(history, "grad_norm", []) or [])
+    per_epoch = steps_per_epoch(history)
+    candidates = [(i, n) for i, n in enumerate(norms) if math.isfinite(n)
+                  and not (per_epoch and (i + 1) % per_epoch == 0)]
+    if len(candidates) < 10:
+        return None
+    median = statistics.median([n for _, n in candidates])
+    index, peak = max(candidates, key=lambda pair: pair[1])
+    if median > 0 and peak > SPIKE_FACTOR * median:
+        step = index + 1
+        return _finding(
+            "gradient_spikes", f"Gradient spikes: at step {step} the total gradient norm "
+            f"reached {peak / median:.0f} times its median over the run (a cliff in the "
+            "loss surface). Clipping the gradient's norm limits such steps.",
+            value=peak / median)
+    return None
+
+
+def _guessing(history: History, classes: int | None,
+              measured: dict[str, float]) -> Finding | None:
+    """The loss at the end within ``GUESSING_BAND`` of ln C."""
+    losses, _ = _step_losses(history)
+    losses = [loss for loss in losses if math.isfinite(loss)]
+    if classes is None or not losses:
+        return None
+    end, chance = statistics.median(_tail(losses)), math.log(classes)
+    measured["final_loss"], measured["ln_classes"] = end, chance
+    if abs(end - chance) > GUESSING_BAND * chance:
+        return None
+    return _finding(
+        "guessing", f"Guessing: the training loss ends at {end:.3f}, where ln C = ln "
+        f"{classes} = {chance:.3f} is the loss of uniform predictions (1/{classes} for every "
+        "class): the net has learned nothing about the inputs. Usual causes: dead ReLUs "
+        "after a too-high learning rate, saturated units from a bad init, a softmax before "
+        "CrossEntropyLoss, labels that do not match the inputs. Check that the loss at init "
+        "is about ln C, then try to overfit one batch.", value=end)
+
+
+def _clipping(history: History, measured: dict[str, float]) -> Finding | None:
+    """Clipping that fires on most steps, or never."""
+    clipped = list(getattr(history, "clipped_grad_norm", []) or [])
+    norms = list(getattr(history, "grad_norm", []) or [])[:len(clipped)]
+    if not clipped or len(norms) != len(clipped):
+        return None
+    fired = [after < before * (1 - 1e-6) for before, after in zip(norms, clipped)]
+    share = sum(fired) / len(fired)
+    measured["clipped_share"] = share
+    if share > CLIP_ALWAYS_SHARE:
+        limit = statistics.median([after for after, hit in zip(clipped, fired) if hit])
+        return _finding(
+            "clipping_always", f"Clipping fired on {100 * share:.0f}% of the {len(fired)} "
+            f"steps (the clipped norm is about {limit:.3g}; the median norm before clipping "
+            f"was {statistics.median(norms):.3g}): it is no longer a safety net for rare "
+            "spikes but rescales almost every step. Raise the threshold (e.g. a high "
+            "percentile of the gradient norms of a healthy run) or lower the learning rate.",
+            value=share)
+    if not any(fired) and len(fired) >= CLIP_MIN_STEPS:
+        return _finding(
+            "clipping_never", f"Clipping never fired in {len(fired)} steps (the largest "
+            f"gradient norm was {max(norms):.3g}, below the threshold): it does nothing here. "
+            "That is fine as a safety net, but it is not what keeps this run stable.",
+            value=0.0)
+    return None
+
+
+def rank_correlation(values: list[float]) -> float:
+    """Spearman's rank correlation between the values and their positions 0, 1, 2, …
+    (1: always rising, −1: always falling; ties get their mean rank); NaN below 3 values."""
+    n = len(values)
+    if n < 3:
+        return float("nan")
+    order = sorted(range(n), key=values.__getitem__)
+    ranks = [0.0] * n
+    start = 0
+    while start < n:
+        end = start
+        while end + 1 < n and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2
+        start = end + 1
+    mean = (n - 1) / 2
+    covariance = sum((r - mean) * (i - mean) for i, r in enumerate(ranks))
+    spread = math.sqrt(sum((r - mean) ** 2 for r in ranks) * sum((i - mean) ** 2
+                                                                   for i in range(n)))
+    return covariance / spread if spread > 0 else float("nan")
+
+
+def _gradient_norms(history: History | None, flow: GradFlow, steps: list[int]) -> list[float]:
+    """The total gradient norm per training step: the history's, else from the flow (the
+    weights it follows)."""
+    norms = list(getattr(history, "grad_norm", []) or []) if history is not None else []
+    if not norms:
+        for index in steps:
+            weights = [r.weight_grad_norm for r in flow.steps[index].records.values()
+                       if r.weight_grad_norm is not None]
+            norms.append(math.hypot(*weights) if weights else float("nan"))
+    return [norm for norm in norms if math.isfinite(norm)]
+
+
+def _accumulating(flow: GradFlow, steps: list[int], history: History | None,
+                  measured: dict[str, float]) -> Finding | None:
+    norms = _gradient_norms(history, flow, steps)
+    if len(norms) < 10:
+        return None
+    start, end = statistics.median(_head(norms)), statistics.median(_tail(norms))
+    rank, growth = rank_correlation(norms), (end / start if start > 0 else math.inf)
+    measured["gradient_norm_rank"], measured["gradient_norm_growth"] = rank, growth
+    if not (rank > ACCUMULATION_RANK and growth > ACCUMULATION_GROWTH):
+        return None
+    return _finding(
+        "accumulating", f"Gradients add up over the steps: the total gradient norm grew "
+        f"steadily with the step count (rank correlation {rank:.2f} with the step number), "
+        f"from {start:.3g} in the first tenth of the run to {end:.3g} in the last "
+        f"({growth:.0f} times), as if each step added its gradient to all the earlier ones. "
+        "A missing optimizer.zero_grad() (or model.zero_grad()) before backward() does that: "
+        "every step then moves the weights by the sum of all the gradients so far.",
+        value=growth)
+
+
+def _input_scale(flow: GradFlow, steps: list[int]) -> float | None:
+    """The median over the training steps of √(mean² + std²) of the values going into the
+    first layer with weights (None when not recorded)."""
+    scales = []
+    for index in steps:
+        records = flow.layers(step=index, kind="weights")
+        if records and records[0].input_mean is not None:
+            scales.append(math.hypot(records[0].input_mean, records[0].input_std))
+    return statistics.median(scales) if scales else None
+
+
+def _unscaled(flow: GradFlow, steps: list[int], measured: dict[str, float]) -> Finding | None:
+    scale = _input_scale(flow, steps)
+    if scale is None:
+        return None
+    measured["input_scale"] = scale
+    if UNSCALED_LOW <= scale <= UNSCALED_HIGH:
+        return None
+    first = flow.layers(step=steps[-1], kind="weights")[0]
+    return _finding(
+        "unscaled_inputs", f"Unscaled inputs: the values going into {first.name} have mean "
+        f"{first.input_mean:.3g} and standard deviation {first.input_std:.3g} (scale "
+        f"√(mean² + std²) = {scale:.3g}; z-scored inputs have about 1). Standardise each "
+        "input feature with the training set's mean and standard deviation (with a floor on "
+        "the standard deviation, for constant features), and apply the same to the test set.",
+        first.name, scale)
+
+
+def _update_ratio_per_step(flow: GradFlow) -> list[float]:
+    """At each optimizer step, the median update ratio ‖ΔW‖/‖W‖ over the layers."""
+    values = []
+    for step in flow.steps:
+        ratios = [r.update_ratio for r in step.records.values() if r.update_ratio is not None]
+        if ratios:
+            values.append(statistics.median(ratios))
+    return values
+
+
+def _learning_rate(flow: GradFlow, history: History | None, ratio: float, dead: bool,
+                   measured: dict[str, float]) -> list[Finding]:
+    """Updates far above the rule of thumb (or a diverged run with a flat gradient profile);
+    or every layer's updates far below it."""
+    per_step = _update_ratio_per_step(flow)
+    diverged = history is not None and (history.diverged or any(
+        not math.isfinite(v) for v in _step_losses(history)[0]))
+    if per_step:
+        median = statistics.median(per_step)
+        measured["update_ratio"] = median
+        measured["early_update_ratio"] = statistics.median(_head(per_step))
+        if median > LR_HIGH_RATIO:
+            return [_finding(
+                "lr_too_high", f"The learning rate is far too high: each step changes the "
+                f"weights by a median of {median:.2g} of their size, "
+                f"{median / UPDATE_RATIO_RULE_OF_THUMB:.0f} times the rule of thumb of about "
+                f"{UPDATE_RATIO_RULE_OF_THUMB:g} (Karpathy). Lower it (try 10 times smaller).",
+                value=median)]
+    if diverged and math.isfinite(ratio) and 1 / FLAT_PROFILE < ratio < FLAT_PROFILE:
+        return [_finding(
+            "lr_too_high", f"The loss diverged although the gradient profile is flat (first/"
+            f"last layer gradient ratio {ratio:.2g}): the layers pass gradients fine, the "
+            "steps are too large. Lower the learning rate (try 10 times smaller), or clip.",
+            value=ratio)]
+    layers = flow.update_ratios(kind="weights")
+    medians = {name: statistics.median(values) for name, values in layers.items() if values}
+    if medians:
+        measured["fastest_layer_update_ratio"] = max(medians.values())
+    if medians and not dead and len(medians) >= 2 \
+            and max(medians.values()) < LR_LOW_RATIO:
+        fastest = max(medians.values())
+        return [_finding(
+            "lr_too_low", f"The learning rate is far too low: even the fastest layer changes "
+            f"by a median of {fastest:.1e} of its size per step, far below the rule of thumb "
+            f"of about {UPDATE_RATIO_RULE_OF_THUMB:g} (Karpathy), in every layer. Raise it "
+            "(try 10 times larger).", value=fastest)]
+    return []
+
+
+def _dead_over_run(flow: GradFlow, steps: list[int],
+                   measured: dict[str, float]) -> Finding | None:
+    """The ReLU layer with the largest share of units dead over the last ``DEAD_WINDOW``
+    forward passes at the end, above ``DEAD_LIMIT``, and how that share grew."""
+    series: dict[str, list[float]] = {}
+    for index in steps:
+        for record in flow.steps[index].records.values():
+            if record.recent_dead_fraction is not None:
+                series.setdefault(record.name, []).append(record.recent_dead_fraction)
+    if not series:
+        return None
+    name = max(series, key=lambda key: series[key][-1])
+    values = series[name]
+    end = values[-1]
+    early = values[min(len(values) - 1, DEAD_WINDOW - 1)]
+    measured["dead_end"], measured["dead_early"] = end, early
+    if end <= DEAD_LIMIT:
+        return None
+    grew = (f"grew from {100 * early:.0f}% to {100 * end:.0f}%" if end > early
+            else f"was {100 * end:.0f}% from early on")
+    return _finding(
+        "dead", f"Dead units: the share of units of {name} that are zero for every example "
+        f"of {DEAD_WINDOW} minibatches in a row {grew} over the run. A dead unit passes no "
+        "gradient back through itself, so its own weights and bias stop changing (apart "
+        "from momentum or weight decay); it comes back only if the layers below it change "
+        "enough to make its input positive for some example. A too-high learning rate is the "
+        "usual cause; a lower one, or leaky ReLU, prevents it.", name, end)
+
+
+def _batch_norm_mode(flow: GradFlow, steps: list[int]) -> Finding | None:
+    """Forward passes in training mode that no backward pass followed (evaluation in train
+    mode), or training steps taken with batch norm in eval mode."""
+    trained = set(steps)
+    first = flow.first_nonfinite.step if flow.first_nonfinite is not None else None
+    evaluated = [i for i, step in enumerate(flow.steps)
+                 if step.batch_norm_training and i not in trained and i != first]
+    frozen = [i for i in steps if flow.steps[i].batch_norm_training is False
+              or (flow.steps[i].stepped_in or (True, True))[1] is False]
+    explain = ("In train() mode batch norm normalises with the statistics of the current "
+               "minibatch and updates its running mean and variance; in eval() mode it uses "
+               "the running statistics and leaves them alone. Call model.eval() before "
+               "evaluating (and model.train() before training again).")
+    if evaluated:
+        return _finding(
+            "bn_mode", f"Batch norm in the wrong mode: {len(evaluated)} forward pass"
+            f"{'es' if len(evaluated) > 1 else ''} ran in training mode with no backward pass "
+            "after (an evaluation left in train mode): batch norm used each evaluation "
+            "batch's own statistics, and its running statistics were updated with the "
+            f"evaluation data. {explain}", value=float(len(evaluated)))
+    if frozen:
+        return _finding(
+            "bn_mode", f"Batch norm in the wrong mode: {len(frozen)} of {len(steps)} "
+            "training steps ran with batch norm in eval mode (a model.eval() with no "
+            "model.train() after it): it normalised with frozen running statistics instead "
+            f"of the minibatch's. {explain}", value=float(len(frozen)))
+    return None
+
+
+def _loss_floor(flow: GradFlow, steps: list[int], classes: int | None) -> Finding | None:
+    """The model's outputs were probabilities on most training steps."""
+    flags = [flow.steps[i].output_is_probability for i in steps]
+    flags = [flag for flag in flags if flag is not None]
+    if not flags or sum(flags) <= PROBABILITY_SHARE * len(flags):
+        return None
+    floor = (f" For C = {classes} classes the loss cannot fall below ln(1 + {classes - 1}/e) "
+             f"= {math.log(1 + (classes - 1) / math.e):.3f}, and the gradients reaching the "
+             "logits shrink." if classes else "")
+    return _finding(
+        "loss_floor", "The model's outputs are already probabilities (every row ≥ 0, summing "
+        "to 1) on the training steps: a softmax before CrossEntropyLoss, which applies its "
+        f"own log-softmax, so the net is squashed twice.{floor} Return the logits (no "
+        "softmax in the model); apply softmax only to read probabilities.",
+        value=sum(flags) / len(flags))
 
 
 def _training_steps(flow: GradFlow) -> list[int]:
@@ -440,8 +825,8 @@ def _training_steps(flow: GradFlow) -> list[int]:
 
 
 def _flow_findings(flow: GradFlow) -> tuple[list[Finding], float, list[str]]:
-    """Vanishing/exploding (median over the training steps), saturation (median share),
-    dead units (at the end) and slow layers, from a GradFlow that watched a run."""
+    """Vanishing/exploding (median over the training steps), saturation (median share)
+    and slow layers, from a GradFlow that watched a run."""
     steps = _training_steps(flow)
     if not steps:
         return [], float("nan"), ["the flow recorded no step with gradients."]
@@ -461,8 +846,8 @@ def _flow_findings(flow: GradFlow) -> tuple[list[Finding], float, list[str]]:
         findings += [finding] if finding else []
     saturation = flow.series("saturated_fraction", with_gradients=True)
     at_end = flow.layers(step=steps[-1], kind="activations")
-    findings += _activation_findings([_median_saturation(r, saturation) for r in at_end])
-    findings += _slow_layers(flow)
+    findings += [f for f in _activation_findings(
+        [_median_saturation(r, saturation) for r in at_end]) if f.condition != "dead"]
     return findings, ratio, notes
 
 
@@ -489,20 +874,7 @@ def _slow_layers(flow: GradFlow) -> list[Finding]:
     return []
 
 
-def diagnose_run(history: History | None = None, flow: GradFlow | None = None) -> Diagnosis:
-    """Name what went wrong in a training run, from its ``History`` and/or its ``GradFlow``.
-
-    ``history`` is what ``utils.train.train`` returned (or None); ``flow`` the
-    ``GradFlow`` that watched the run (or None; pass ``optimizer=`` to it for the
-    update ratios). At least one is needed. From the history: the loss became
-    NaN/inf ("diverged"), the training loss fell by less than 10% ("not_learning"),
-    a step's gradient norm above 10 times the run's median ("gradient_spikes").
-    From the flow: the first/last gradient ratio, median over the training steps
-    ("vanishing", "exploding"), the median saturated share ("saturated"), dead units
-    at the end ("dead"), a layer whose median update ratio is below 1e-5
-    ("slow_layer"). Returns a ``Diagnosis`` whose ``gradient_ratio`` is that median
-    (NaN without a flow).
-    """
+def _check_run_arguments(history: Any, flow: Any, classes: Any) -> int | None:
     if history is None and flow is None:
         raise ValueError("diagnose_run needs history= (what train() returned), flow= (the "
                          "GradFlow that watched the run), or both; got neither.")
@@ -512,12 +884,70 @@ def diagnose_run(history: History | None = None, flow: GradFlow | None = None) -
     if flow is not None and not isinstance(flow, GradFlow):
         raise ValueError("flow must be the GradFlow that watched the run (or None), got "
                          f"{checks.describe(flow)}.")
-    findings = _history_findings(history) if history is not None else []
+    if classes is None:
+        return None
+    return checks.whole_number("classes", classes, minimum=2)
+
+
+def diagnose_run(history: History | None = None, flow: GradFlow | None = None, *,
+                 classes: int | None = None) -> Diagnosis:
+    """Name what went wrong in a training run, from its ``History`` and/or its ``GradFlow``.
+
+    ``history`` is what ``utils.train.train`` returned (or None); ``flow`` the
+    ``GradFlow`` that watched the run (or None; pass ``optimizer=`` to it for the
+    update ratios). At least one is needed. ``classes`` is the number of classes C
+    (default: the outputs of the last layer with weights, when the history records an
+    accuracy, i.e. a classification run).
+
+    From the history: the loss became NaN/inf ("diverged", with the step and, from the
+    flow, the first module whose output was NaN/inf), the training loss fell by less
+    than 10% ("not_learning"), it ends within 10% of ln C ("guessing"), a step's
+    gradient norm above 10 times the run's median ("gradient_spikes"), clipping that
+    fired on more than half of the steps or on none ("clipping_always",
+    "clipping_never"). From the flow: the first/last gradient ratio, median over the
+    training steps ("vanishing", "exploding"), the median saturated share
+    ("saturated"), a ReLU layer with more than half of its units dead over the last
+    ``DEAD_WINDOW`` minibatches at the end ("dead", with how the share grew), the
+    median update ratio far above the rule of thumb or a diverged run with a flat
+    gradient profile ("lr_too_high"), every layer far below it ("lr_too_low"), one
+    layer far below it ("slow_layer"), a gradient that adds up over the steps
+    ("accumulating"), batch norm run in the wrong mode ("bn_mode"), inputs far from
+    unit scale ("unscaled_inputs"), outputs that are already probabilities
+    ("loss_floor"). The thresholds are the module's constants. Returns a ``Diagnosis``
+    whose ``gradient_ratio`` is the median ratio (NaN without a flow) and whose
+    ``measurements`` hold the numbers behind the findings.
+    """
+    classes = _check_run_arguments(history, flow, classes)
+    findings: list[Finding] = []
+    measured: dict[str, float] = {}
+    diverged = _diverged(history, flow)
+    if history is not None and classes is None and getattr(history, "train_accuracy", None):
+        classes = classes_of(flow)
+    if history is not None:
+        losses, per_step = _step_losses(history)
+        if diverged is None:
+            findings += [f for f in (_guessing(history, classes, measured),
+                                     _not_learning(losses, per_step), _spikes(history)) if f]
+        findings += [f for f in (_clipping(history, measured),) if f]
+    if diverged is not None:
+        findings.insert(0, diverged)
     ratio, notes = float("nan"), []
     if flow is not None:
         flow_findings, ratio, notes = _flow_findings(flow)
-        findings += flow_findings
+        if math.isfinite(ratio):
+            measured["gradient_ratio"] = ratio
+        steps = _training_steps(flow)
+        dead = _dead_over_run(flow, steps, measured) if steps else None
+        findings += flow_findings + ([dead] if dead else [])
+        if steps:
+            findings += _learning_rate(flow, history, ratio, dead is not None, measured)
+            if "lr_too_low" not in [f.condition for f in findings]:
+                findings += _slow_layers(flow)
+            findings += [f for f in (_accumulating(flow, steps, history, measured),
+                                     _batch_norm_mode(flow, steps),
+                                     _unscaled(flow, steps, measured),
+                                     _loss_floor(flow, steps, classes)) if f]
         notes += _coverage_notes(flow.model, flow)
     else:
         notes.append("no GradFlow was given, so the gradients were not looked at (pass flow=).")
-    return Diagnosis(findings, ratio, flow, notes)
+    return Diagnosis(findings, ratio, flow, notes, measured)

@@ -87,6 +87,11 @@ SAMPLE_SIZE = 2000  # values kept per layer and step for histograms
 #: Zero to Hero* (makemore part 3). Much lower: the layer learns slowly; much higher:
 #: the learning rate may be too high.
 UPDATE_RATIO_RULE_OF_THUMB = 1e-3
+#: ``recent_dead_fraction`` counts a ReLU unit as dead when it is zero for every example of
+#: the last this-many forward passes (640 digits in minibatches of 64): long enough that a
+#: rarely active unit is seen alive, short enough that a unit that dies mid-run shows up
+#: (``dead_fraction``, dead since the flow started, never sees a unit that was alive once).
+DEAD_WINDOW = 10
 
 
 # --- the statistics, as pure functions ----------------------------------------------------
@@ -297,6 +302,9 @@ class LayerRecord:
     activation_sample: torch.Tensor | None = None
     gradient_sample: torch.Tensor | None = None
     grad_parts: dict[str, float] | None = field(default=None, repr=False)
+    #: ReLU: the share of units zero for every example of the last ``DEAD_WINDOW`` forward
+    #: passes (units can die during a run; ``dead_fraction`` counts since the flow started).
+    recent_dead_fraction: float | None = None
     # running sums over the calls of a module used several times in one step
     _calls: int = field(default=0, repr=False, compare=False)
     _count: int = field(default=0, repr=False, compare=False)
@@ -331,12 +339,61 @@ class LayerRecord:
 #: The number fields of ``LayerRecord`` that ``GradFlow.series`` follows over the steps.
 SERIES_FIELDS = ("output_grad_norm", "weight_grad_norm", "weight_norm", "update_ratio",
                  "act_mean", "act_std", "saturated_fraction", "dead_fraction",
-                 "state_grad_norm", "input_mean", "input_std", "bias_grad_norm")
+                 "state_grad_norm", "input_mean", "input_std", "bias_grad_norm",
+                 "recent_dead_fraction")
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """Where the first NaN/inf value appeared in a forward pass watched by ``GradFlow``.
+
+    ``module`` is the name of the first module (in the order they finished, so a layer
+    before the container holding it) whose output held a NaN or inf; ``step`` the index
+    of that forward pass in ``flow.steps``; ``training_step`` how many forward passes
+    with autograd on (training steps, in ``utils.train.train``: its global step number)
+    had begun, this one included (None when autograd was off); ``count`` and ``size``
+    the non-finite values and all the values of that output; ``kind`` "nan" or "inf"
+    (the first kind found, NaN first).
+    """
+
+    module: str
+    step: int
+    training_step: int | None
+    count: int
+    size: int
+    kind: str
 
 
 @dataclass
 class _Step:
+    """One forward pass of the whole model: its records, and the modes it ran in.
+
+    ``training``: ``model.training`` when the pass began; ``grad_enabled``: whether
+    autograd was recording; ``batch_norm_training``: True when any batch-norm layer
+    ran in training mode, False when all ran in eval mode, None without batch norm;
+    ``stepped_in``: ``(model.training, batch_norm_training)`` at this step's
+    ``optimizer.step()`` (None when no optimizer step was seen, or without ``optimizer=``).
+    """
+
     records: dict[str, LayerRecord] = field(default_factory=dict)
+    training: bool | None = None
+    grad_enabled: bool | None = None
+    batch_norm_training: bool | None = None
+    stepped_in: tuple[bool, bool | None] | None = None
+    #: The model's output (2-D) was already probabilities: every row ≥ 0 and sums to 1
+    #: (a softmax before a loss that applies its own); None when not a 2-D float output.
+    output_is_probability: bool | None = None
+
+
+def _is_probability(output: torch.Tensor) -> bool | None:
+    """Whether a 2-D output's rows look like probabilities (≥ 0, summing to 1 within 1e-3);
+    None for another shape or an integer tensor."""
+    if output.dim() != 2 or not output.is_floating_point() or output.shape[1] < 2:
+        return None
+    with torch.no_grad():
+        values = output.detach()
+        sums = values.sum(dim=1)
+        return bool((values >= 0).all()) and bool(((sums - 1).abs() < 1e-3).all())
 
 
 @dataclass
@@ -430,6 +487,13 @@ class GradFlow:
         self._forward_order = []  # layer names in the order the forward pass first ran them
         self._last_gradient_step = None  # index of the latest step that received gradients
         self._steps_with_samples = set()
+        #: Where the first NaN/inf appeared in a forward pass (a ``NonFinite``), or None.
+        self.first_nonfinite: NonFinite | None = None
+        self._batch_norms = [module for module in model.modules()
+                             if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+        self._grad_forwards = 0  # forward passes of the model with autograd on
+        self._input_seen = False  # this step's first layer with weights recorded its input
+        self._recent_dead: dict[str, list[tuple[int, torch.Tensor]]] = {}
 
     @staticmethod
     def _tracked_weights(name: str, module: nn.Module) -> list[_Tracked]:
@@ -453,6 +517,10 @@ class GradFlow:
         self._handles.append(self.model.register_forward_pre_hook(self._start_step))
         for name, module in self.watched:
             self._handles.append(module.register_forward_hook(self._forward_hook(name, module)))
+        for name, module in self.model.named_modules():
+            if module is self.model or next(module.children(), None) is None:
+                self._handles.append(module.register_forward_hook(
+                    self._finite_hook(name or self._root_name())))
         for tracked in self._tracked:
             for tensor, field_name in ((tracked.weight, "weight"), (tracked.bias, "bias")):
                 if tensor is not None and tensor.requires_grad:  # frozen: no gradient
@@ -473,8 +541,19 @@ class GradFlow:
             handle.remove()
         self._handles = []
 
+    def _batch_norm_training(self) -> bool | None:
+        """True when any batch-norm layer is in training mode, False when all are in eval
+        mode, None when the model has none."""
+        if not self._batch_norms:
+            return None
+        return any(module.training for module in self._batch_norms)
+
     def _start_step(self, module: nn.Module, inputs: tuple) -> None:
-        self.steps.append(_Step())
+        grad_enabled = torch.is_grad_enabled()
+        self._grad_forwards += grad_enabled
+        self._input_seen = False
+        self.steps.append(_Step(training=self.model.training, grad_enabled=grad_enabled,
+                                batch_norm_training=self._batch_norm_training()))
         if self.keep_samples is True:
             self._drop_old_samples()
 
@@ -502,6 +581,9 @@ class GradFlow:
         kind = kind_of(module)
 
         def hook(mod, inputs, output):
+            if kind.family == "weights" and not self._input_seen:
+                self._input_seen = True
+                self._record_input(name, module, kind, inputs)
             if kind.name in RECURRENT_KINDS:
                 self._recurrent_forward(name, module, kind, output)
                 return
@@ -529,6 +611,48 @@ class GradFlow:
 
         return hook
 
+    def _record_input(self, name: str, module: nn.Module, kind: LayerKind,
+                      inputs: tuple) -> None:
+        """The mean and spread of the values going into the step's first layer with weights
+        (the data, for a plain network): ``input_mean``, ``input_std`` of its record."""
+        if inputs and torch.is_tensor(inputs[0]) and inputs[0].is_floating_point() \
+                and inputs[0].numel() > 0:
+            stacked = kind.name in RECURRENT_KINDS and _stack_size(module, kind) > 1
+            record = self._record(f"{name}.l0" if stacked else name, kind.name,
+                                  0 if stacked else None)
+            with torch.no_grad():
+                record.input_mean, record.input_std = moments(inputs[0])
+
+    def _root_name(self) -> str:
+        return type(self.model).__name__
+
+    def _finite_hook(self, name: str) -> Callable:
+        """A forward hook that records the first module whose output holds NaN or inf."""
+
+        root = name == (self._root_name())
+
+        def hook(module, inputs, output):
+            if root and torch.is_tensor(output) and self.steps:
+                self.steps[-1].output_is_probability = _is_probability(output)
+            if self.first_nonfinite is not None:
+                return  # only the first one counts; later passes cost nothing
+            tensors = output if isinstance(output, (tuple, list)) else (output,)
+            for tensor in tensors:
+                if torch.is_tensor(tensor) and tensor.is_floating_point() \
+                        and not bool(torch.isfinite(tensor.detach()).all()):
+                    values = tensor.detach()
+                    nan = int(torch.isnan(values).sum())
+                    count = int((~torch.isfinite(values)).sum())
+                    if not self.steps:
+                        self.steps.append(_Step())
+                    grad_on = torch.is_grad_enabled()
+                    self.first_nonfinite = NonFinite(
+                        name, len(self.steps) - 1, self._grad_forwards if grad_on else None,
+                        count, values.numel(), "nan" if nan else "inf")
+                    return
+
+        return hook
+
     def _forward_statistics(self, record: LayerRecord, name: str, kind: LayerKind,
                             inputs: tuple, values: torch.Tensor) -> None:
         if kind.family == "weights":
@@ -542,12 +666,27 @@ class GradFlow:
             record._saturated += kind.saturation(values) * values.numel()
             record.saturated_fraction = record._saturated / record._count
         if kind.dead_units is not None:
-            dead = kind.dead_units(values)
+            dead = flags = kind.dead_units(values)
             previous = self._dead_since_start.get(name)
             if previous is not None and previous.shape == dead.shape:
                 dead = dead & previous  # dead = zero for every example seen
             self._dead_since_start[name] = dead
             record.dead_fraction = dead.float().mean().item()
+            record.recent_dead_fraction = self._recent_dead_share(name, flags)
+
+    def _recent_dead_share(self, name: str, flags: torch.Tensor) -> float:
+        """The share of units inactive in every call of the last ``DEAD_WINDOW`` steps."""
+        index = len(self.steps) - 1
+        window = self._recent_dead.setdefault(name, [])
+        if window and window[-1][0] == index and window[-1][1].shape == flags.shape:
+            window[-1] = (index, window[-1][1] & flags)  # another call in the same step
+        else:
+            window.append((index, flags))
+        window[:] = [(i, f) for i, f in window[-DEAD_WINDOW:] if f.shape == flags.shape]
+        dead = window[0][1]
+        for _, earlier in window[1:]:
+            dead = dead & earlier
+        return dead.float().mean().item()
 
     def _output_grad_hook(self, record: LayerRecord, index: int, call: int | None,
                           part: str) -> Callable:
@@ -661,6 +800,8 @@ class GradFlow:
         return hook
 
     def _before_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        if self.steps:
+            self.steps[-1].stepped_in = (self.model.training, self._batch_norm_training())
         self._snapshots = {tracked.name: tracked.weight.detach().clone()
                            for tracked in self._tracked if tracked.weight is not None}
 
