@@ -237,7 +237,7 @@ def confident_discriminator(seed: int = 0, steps: int = 100, every: int = 5, lr:
 
 
 def train_generator(loss: str, seed: int = 0, steps: int = 200, warmup: int = 100,
-                    lr_generator: float = 0.05, lr_discriminator: float = 0.01,
+                    lr_generator: float = 0.02, lr_discriminator: float = 0.01,
                     batch: int = 256) -> np.ndarray:
     """A short GAN run from a confident discriminator: ``confident_discriminator(seed,
     warmup)``, then ``steps`` rounds of one generator step (plain SGD, ``lr_generator``, on
