@@ -57,11 +57,14 @@ def checks() -> list[Check]:
     vanishing, exploding = diagnosis.VANISHING_RATIO, diagnosis.EXPLODING_RATIO
     rule = gradflow.UPDATE_RATIO_RULE_OF_THUMB
     spike = diagnosis.SPIKE_FACTOR
+    guessing = diagnosis.GUESSING_BAND
     return [
         Check("Before training",
               "Inputs and targets: finite, and each input feature standardised (z-score with "
               "training-set statistics and a floor on the standard deviation).",
-              "No NaN/inf; each feature's mean near 0 and spread near 1.",
+              "No NaN/inf; each feature's mean near 0 and spread near 1 (the diagnosis flags "
+              "an input scale √(mean² + std²) above "
+              f"{diagnosis.UNSCALED_HIGH:g} or below {diagnosis.UNSCALED_LOW:g}).",
               "Scale the inputs; a feature with zero spread needs the floor, or a test image "
               "becomes huge.", (1, 11), ("bad_inputs", "unscaled_inputs")),
         Check("Before training",
@@ -70,7 +73,7 @@ def checks() -> list[Check]:
               "No softmax in front of `CrossEntropyLoss`; with one, a 10-class loss cannot go "
               f"below ln(1 + 9/e) = {math.log(1 + 9 / math.e):.2f}.",
               "Remove the softmax (use `log_softmax` + `nll_loss`, or the fused loss).",
-              (11,), ("guessing",)),
+              (11,), ("loss_floor",)),
         Check("At initialisation, one batch",
               "The loss at step 0.",
               f"About ln C for C classes (ln 10 = {math.log(10):.2f}): the net starts by "
@@ -100,7 +103,9 @@ def checks() -> list[Check]:
         Check("During training",
               "The update ratio ‖ΔW‖/‖W‖ of every layer at each step (`GradFlow(model, "
               "optimizer=...)`).",
-              f"Around {rule:g} (Karpathy's rule of thumb).",
+              f"Around {rule:g} (Karpathy's rule of thumb); the diagnosis flags a median "
+              f"above {diagnosis.LR_HIGH_RATIO:g}, or below {diagnosis.LR_LOW_RATIO:g} in every "
+              "layer.",
               "Far above: the learning rate is too high. Far below in every layer: too low; "
               "in one layer: that layer's gradient vanishes.",
               (7, 11), ("lr_too_high", "lr_too_low", "slow_layer")),
@@ -119,7 +124,8 @@ def checks() -> list[Check]:
               "`optimizer.zero_grad()` every step.", (10, 11), ("gradient_spikes", "accumulating")),
         Check("During training",
               "When clipping: the share of steps on which it fired.",
-              "Fires on some steps, not on most.",
+              f"Fires on some steps, not on more than {_percent(diagnosis.CLIP_ALWAYS_SHARE)} "
+              "of them.",
               "On most steps: `max_norm` too low or the learning rate too high. Never: it does "
               "nothing.", (10,), ("clipping_always", "clipping_never")),
         Check("During training",
@@ -137,7 +143,8 @@ def checks() -> list[Check]:
         Check("After training",
               "Training loss against ln C, and training against validation loss over the "
               "epochs.",
-              "Training loss well below ln C; validation loss close to it.",
+              f"Training loss well below ln C (the diagnosis calls a final loss within "
+              f"{_percent(guessing)} of ln C guessing); validation loss close to it.",
               "Stuck near ln C: an optimisation problem, go back up this list. Validation far "
               "above training: overfitting — early stopping, weight decay, dropout, more data.",
               (11,), ("not_learning", "guessing")),
