@@ -47,7 +47,7 @@ def test_fixes_name_what_changes_against_the_baseline():
     table = sb.configurations_table()
     for name in sb.CONFIGURATIONS:
         assert name in table
-    assert "SGD lr 0.1" in table and "Adam lr 0.001" in table
+    assert "sigmoid, default init, SGD lr 0.1" in table and "Adam lr 0.001" in table
 
 
 def test_unknown_configuration_lists_the_known_ones():
@@ -146,3 +146,9 @@ def test_table_and_figure(rows):
     assert [label.get_text() for label in left.get_yticklabels()] == sb.names_of(rows)
     assert left.get_xlabel() and right.get_xlabel() and figure._suptitle.get_text()
     plt.close(figure)
+
+
+def test_a_zero_or_blown_up_last_layer_gradient_gives_no_ratio():
+    assert math.isnan(sb._ratio(1.0, 0.0))
+    assert math.isnan(sb._ratio(float("inf"), float("inf")))
+    assert sb._ratio(1.0, 4.0) == 0.25

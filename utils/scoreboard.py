@@ -40,7 +40,7 @@ import torch
 from utils import checks
 from utils.gradflow import GradFlow
 from utils.nets import make_mlp
-from utils.train import train
+from utils.train import TrainingDiverged, train
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -101,11 +101,14 @@ class Configuration:
         return tuple(changed)
 
     def describe(self) -> str:
-        """One line: activation, init, norm, residual, optimizer (and clipping)."""
-        parts = [self.activation, f"{self.init} init", f"norm={self.norm}",
-                 f"residual={self.residual}",
-                 f"{self.optimizer.upper() if self.optimizer == 'sgd' else 'Adam'} "
-                 f"lr {LEARNING_RATES[self.optimizer]:g}"]
+        """One line of settings: activation, init, norm and residual (if any), optimizer."""
+        parts = [self.activation, f"{self.init} init"]
+        if self.norm is not None:
+            parts.append(f"{self.norm} norm")
+        if self.residual is not None:
+            parts.append(f"residual={self.residual}")
+        name = "SGD" if self.optimizer == "sgd" else "Adam"
+        parts.append(f"{name} lr {LEARNING_RATES[self.optimizer]:g}")
         if self.clip_norm is not None:
             parts.append(f"clip_norm={self.clip_norm:g}")
         return ", ".join(parts)
@@ -147,12 +150,14 @@ def configuration(name: str) -> Configuration:
 def configurations_table(names: Iterable[str] | None = None) -> str:
     """A plain-text table of configurations (default: all): name, what it changes, settings."""
     names = list(CONFIGURATIONS) if names is None else _check_names(names)
+    fixes = {name: " + ".join(CONFIGURATIONS[name].fixes) or "(none: the baseline)"
+             for name in names}
     width = max(len(name) for name in names)
-    lines = [f"{'name':{width}s}  {'changes against the baseline':34s}  settings"]
+    changes = max(len(text) for text in fixes.values())
+    lines = [f"{'name':{width}s}  {'changes against the baseline':{changes}s}  settings"]
     for name in names:
-        config = CONFIGURATIONS[name]
-        fixes = " + ".join(config.fixes) or "(nothing: the baseline)"
-        lines.append(f"{name:{width}s}  {fixes:34s}  {config.describe()}")
+        lines.append(f"{name:{width}s}  {fixes[name]:{changes}s}  "
+                     f"{CONFIGURATIONS[name].describe()}")
     return "\n".join(lines)
 
 
@@ -215,7 +220,15 @@ def gradient_ratio_at_init(model: torch.nn.Module,
     with GradFlow(model) as flow:
         torch.nn.functional.cross_entropy(model(x), y).backward()
     norms = flow.weight_grad_norms()
-    return norms[names[first]] / norms[names[last]]
+    return _ratio(norms[names[first]], norms[names[last]])
+
+
+def _ratio(first: float, last: float) -> float:
+    """first / last, NaN when it is undefined (a zero or non-finite last-layer gradient: all
+    the last layer's ReLU units dead, or a run blowing up)."""
+    if last == 0 or not math.isfinite(last) or not math.isfinite(first):
+        return math.nan
+    return first / last
 
 
 @dataclass(frozen=True)
@@ -226,7 +239,8 @@ class Row:
     ``test_loss`` and ``test_accuracy``: each the best of the last ``LAST_EPOCHS``
     epochs (NaN when the run diverged). ``ratio_at_init``: first/last hidden layer's
     weight-gradient norm before training; ``ratio_median``: its median over the training
-    steps. ``seconds``: the wall time of the training.
+    steps where it is defined (NaN if at none: see ``_ratio``). ``seconds``: the wall time
+    of the training.
     """
 
     name: str
@@ -272,21 +286,28 @@ def run_configuration(name: str, seed: int, data: Any, epochs: int = 8) -> Row:
     ratios = []
 
     def record(step: Any) -> None:
-        ratios.append(first.weight.grad.norm().item() / last.weight.grad.norm().item())
+        ratios.append(_ratio(first.weight.grad.norm().item(), last.weight.grad.norm().item()))
 
     start = time.perf_counter()
-    history = train(model, optimizer, train_data, test_data, epochs=epochs,
-                    batch_size=BATCH_SIZE, seed=seed, progress=False, on_step=record,
-                    clip_norm=config.clip_norm)
+    try:
+        history = train(model, optimizer, train_data, test_data, epochs=epochs,
+                        batch_size=BATCH_SIZE, seed=seed, progress=False, on_step=record,
+                        clip_norm=config.clip_norm, on_divergence="raise")
+        diverged = False
+    except TrainingDiverged:  # the Row says so; no message printed in the middle of a board
+        history, diverged = None, True
     seconds = time.perf_counter() - start
-    diverged = history.diverged
+    ratios = [ratio for ratio in ratios if math.isfinite(ratio)]
+    ratio_median = statistics.median(ratios) if ratios else math.nan
+    if diverged:
+        return Row(name, seed, math.nan, math.nan, math.nan, math.nan, ratio_at_init,
+                   ratio_median, seconds, epochs, True)
     return Row(name, seed,
-               math.nan if diverged else _best(history.train_loss, highest=False),
-               math.nan if diverged else _best(history.train_accuracy, highest=True),
-               math.nan if diverged else _best(history.test_loss, highest=False),
-               math.nan if diverged else _best(history.test_accuracy, highest=True),
-               ratio_at_init, statistics.median(ratios) if ratios else math.nan, seconds,
-               epochs, diverged)
+               _best(history.train_loss, highest=False),
+               _best(history.train_accuracy, highest=True),
+               _best(history.test_loss, highest=False),
+               _best(history.test_accuracy, highest=True),
+               ratio_at_init, ratio_median, seconds, epochs, False)
 
 
 def _split(data: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor,
@@ -368,10 +389,9 @@ def scoreboard_table(rows: Sequence[Row]) -> str:
     """A plain-text table: for each configuration the median [min, max] over its seeds of the
     test accuracy, train and test loss, the gradient ratio at init and the seconds."""
     rows = _check_rows(rows)
-    columns = [("test accuracy", "test_accuracy", ".3f"), ("train loss", "train_loss", ".3f"),
-               ("test loss", "test_loss", ".3f"),
-               ("|dW1|/|dW20| at init", "ratio_at_init", ".1e"),
-               ("seconds", "seconds", ".2f")]
+    columns = [("test accuracy", "test_accuracy", ".2f"), ("train loss", "train_loss", ".2f"),
+               ("test loss", "test_loss", ".2f"), ("ratio at init", "ratio_at_init", ".0e"),
+               ("seconds", "seconds", ".1f")]
     stats = {field: summary(rows, field) for _, field, _ in columns}
     names = names_of(rows)
     seeds = len([row for row in rows if row.name == names[0]])
@@ -380,7 +400,8 @@ def scoreboard_table(rows: Sequence[Row]) -> str:
     header = ["configuration"] + [title for title, _, _ in columns]
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
     lines = [f"median [min, max] over {seeds} seed(s), {rows[0].epochs} epochs; loss and "
-             f"accuracy: best of the last {LAST_EPOCHS} epochs"]
+             f"accuracy: best of the last {LAST_EPOCHS} epochs; ratio at init: "
+             f"|dL/dW1| / |dL/dW{DEPTH}|"]
     for line in [header, *cells]:
         lines.append("  ".join(text.ljust(width) for text, width in zip(line, widths,
                                                                          strict=True)))
@@ -398,8 +419,9 @@ def stuck(rows: Sequence[Row], tolerance: float = 0.1) -> list[str]:
 
 def plot_scoreboard(rows: Sequence[Row], title: str | None = None) -> matplotlib.figure.Figure:
     """Test accuracy per configuration (a dot per seed, the median as a bar) beside the
-    gradient ratio at init (log scale). Configurations that stay at ln 10 on every seed
-    are drawn in vermillion, the others in blue."""
+    gradient ratio at init (log scale). Configurations that stay at ln 10 on every seed are
+    drawn in vermillion, the others in blue; a run that diverged has no accuracy (its
+    configuration is marked "diverged" with the number of such seeds)."""
     import matplotlib.pyplot as plt
 
     from utils.plots import OKABE_ITO
@@ -407,16 +429,18 @@ def plot_scoreboard(rows: Sequence[Row], title: str | None = None) -> matplotlib
     rows = _check_rows(rows)
     names = names_of(rows)
     still = set(stuck(rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.42 * len(names) + 1.8),
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.42 * len(names) + 2.2),
                                       sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     colours = {True: OKABE_ITO[1], False: OKABE_ITO[0]}
     for position, name in enumerate(names):
         colour = colours[name in still]
         for ax, field in ((left, "test_accuracy"), (right, "ratio_at_init")):
-            numbers = [v for v in values(rows, name, field) if math.isfinite(v)]
+            found = values(rows, name, field)
+            numbers = [v for v in found if math.isfinite(v)]
+            if len(numbers) < len(found):
+                ax.text(0.015, position, f"diverged ({len(found) - len(numbers)} of "
+                        f"{len(found)} seeds)", va="center", color="#555555", fontsize=9)
             if not numbers:
-                ax.text(0.5 if field == "test_accuracy" else 1.0, position, "diverged",
-                        va="center", color=colour)
                 continue
             ax.scatter(numbers, [position] * len(numbers), color=colour, alpha=0.6, s=22,
                        zorder=3)
@@ -424,19 +448,20 @@ def plot_scoreboard(rows: Sequence[Row], title: str | None = None) -> matplotlib
             ax.plot([median, median], [position - 0.35, position + 0.35], color="black",
                     linewidth=2.5, zorder=4)
     left.axvline(0.1, color="grey", linestyle=":", linewidth=1.5)
-    left.text(0.105, len(names) - 0.6, "chance (0.1)", color="grey", fontsize=9)
-    left.set(xlim=(0, 1.02), xlabel="test accuracy (best of the last epochs)",
+    left.text(0.11, -0.75, "chance (0.1)", color="grey", fontsize=9, va="bottom")
+    left.set(xlim=(0, 1.02), ylim=(len(names) - 0.5, -1),
+             xlabel="test accuracy (best of the last epochs)",
              yticks=range(len(names)), yticklabels=names)
-    left.invert_yaxis()
     right.set_xscale("log")
-    right.set(xlabel="‖∂L/∂W₁‖ / ‖∂L/∂W₂₀‖ at init (log scale)")
+    last = str(DEPTH).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+    right.set(xlabel=f"‖∂L/∂W₁‖ / ‖∂L/∂W{last}‖ at init (log scale)")
     right.axvline(1.0, color="grey", linestyle=":", linewidth=1.5)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=colours[True],
                           label="stays at ln 10 on every seed"),
                plt.Line2D([], [], marker="o", linestyle="", color=colours[False],
-                          label="leaves ln 10"),
+                          label="leaves ln 10 (on some seed)"),
                plt.Line2D([], [], color="black", linewidth=2.5, label="median over seeds")]
-    left.legend(handles=handles, loc="lower right", fontsize=9)
     fig.suptitle(title or "Which fixes rescue the 20-layer sigmoid network", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     return fig
