@@ -437,9 +437,10 @@ def plot_scoreboard(rows: Sequence[Row], title: str | None = None) -> matplotlib
         for ax, field in ((left, "test_accuracy"), (right, "ratio_at_init")):
             found = values(rows, name, field)
             numbers = [v for v in found if math.isfinite(v)]
-            if len(numbers) < len(found):
-                ax.text(0.015, position, f"diverged ({len(found) - len(numbers)} of "
-                        f"{len(found)} seeds)", va="center", color="#555555", fontsize=9)
+            if len(numbers) < len(found) and ax is left:
+                ax.text(1.0, position, f"diverged: {len(found) - len(numbers)} of "
+                        f"{len(found)} seeds", va="center", ha="right", color="#555555",
+                        fontsize=9, transform=ax.get_yaxis_transform())
             if not numbers:
                 continue
             ax.scatter(numbers, [position] * len(numbers), color=colour, alpha=0.6, s=22,
