@@ -169,6 +169,22 @@ class Diagnosis:
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """One line per finding: the condition, where, the measured value and the notebooks
+        that teach the fix (a table a learner can scan; ``repr`` has the full sentences)."""
+        if not self.findings:
+            return ("no problem found" if self.healthy else
+                    "no problem found in what could be checked (see the notes)")
+        rows = [("condition", "where", "measured", "what it is", "fix: notebooks")]
+        for finding in self.findings:
+            value = "–" if finding.value is None else f"{finding.value:.3g}"
+            rows.append((finding.condition, finding.layer or "whole run", value,
+                         CONDITIONS[finding.condition][0],
+                         ", ".join(item.label for item in finding.lessons)))
+        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                         for row in rows)
+
 
 # --- one batch: diagnose ------------------------------------------------------------------
 
@@ -762,13 +778,22 @@ def _dead_over_run(flow: GradFlow, steps: list[int],
         return None
     grew = (f"grew from {100 * early:.0f}% to {100 * end:.0f}%" if end > early
             else f"was {100 * end:.0f}% from early on")
+    per_step = _update_ratio_per_step(flow)
+    first_steps = statistics.median(_head(per_step)) if per_step else None
+    fast = ""
+    if first_steps is not None and first_steps > 10 * UPDATE_RATIO_RULE_OF_THUMB:
+        times = first_steps / UPDATE_RATIO_RULE_OF_THUMB
+        fast = (f" In the first tenth of the run each step changed the weights by a median "
+                f"of {first_steps:.2g} of their size ({times:.0f} times the rule of thumb of "
+                f"{UPDATE_RATIO_RULE_OF_THUMB:g}): steps that large can push a unit's input "
+                "below 0 for every example.")
     return _finding(
         "dead", f"Dead units: the share of units of {name} that are zero for every example "
         f"of {DEAD_WINDOW} minibatches in a row {grew} over the run. A dead unit passes no "
         "gradient back through itself, so its own weights and bias stop changing (apart "
         "from momentum or weight decay); it comes back only if the layers below it change "
-        "enough to make its input positive for some example. A too-high learning rate is the "
-        "usual cause; a lower one, or leaky ReLU, prevents it.", name, end)
+        f"enough to make its input positive for some example.{fast} A too-high learning rate "
+        "is the usual cause; a lower one, or leaky ReLU, prevents it.", name, end)
 
 
 def _batch_norm_mode(flow: GradFlow, steps: list[int]) -> Finding | None:

@@ -261,6 +261,10 @@ LAYER_FILTERS = tuple(dict.fromkeys(FAMILIES + KIND_NAMES))
 #: {activation module class: kind name}.
 ACTIVATION_KINDS = {k.types[0]: k.name for k in KINDS if k.family == "activations"}
 RECURRENT_LAYERS = (nn.RNN, nn.LSTM, nn.GRU)
+#: Modules whose output is finite whenever their input is (the activations of
+#: ``utils.nets.ACTIVATIONS``, dropout, identity): the search for the first non-finite
+#: output skips them, which halves its cost in an MLP.
+_KEEPS_FINITE = (*ACTIVATION_KINDS, nn.Identity, nn.modules.dropout._DropoutNd)
 
 
 def kind_of(module: nn.Module) -> LayerKind | None:
@@ -388,12 +392,14 @@ class _Step:
 def _is_probability(output: torch.Tensor) -> bool | None:
     """Whether a 2-D output's rows look like probabilities (≥ 0, summing to 1 within 1e-3);
     None for another shape or an integer tensor."""
-    if output.dim() != 2 or not output.is_floating_point() or output.shape[1] < 2:
+    if output.dim() != 2 or not output.is_floating_point() or output.shape[1] < 2 \
+            or output.shape[0] == 0:
         return None
     with torch.no_grad():
         values = output.detach()
-        sums = values.sum(dim=1)
-        return bool((values >= 0).all()) and bool(((sums - 1).abs() < 1e-3).all())
+        lowest, deviation = torch.stack([values.amin(), (values.sum(dim=1) - 1).abs().amax()
+                                         ]).tolist()
+        return lowest >= 0 and deviation < 1e-3
 
 
 @dataclass
@@ -493,7 +499,9 @@ class GradFlow:
                              if isinstance(module, nn.modules.batchnorm._BatchNorm)]
         self._grad_forwards = 0  # forward passes of the model with autograd on
         self._input_seen = False  # this step's first layer with weights recorded its input
-        self._recent_dead: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        #: {ReLU layer: (step, steps in a row each unit was inactive, steps seen)}
+        self._recent_dead: dict[str, tuple[int, torch.Tensor, int]] = {}
+        self._pending: list[tuple[str, torch.Tensor, torch.Tensor]] = []
 
     @staticmethod
     def _tracked_weights(name: str, module: nn.Module) -> list[_Tracked]:
@@ -518,9 +526,12 @@ class GradFlow:
         for name, module in self.watched:
             self._handles.append(module.register_forward_hook(self._forward_hook(name, module)))
         for name, module in self.model.named_modules():
-            if module is self.model or next(module.children(), None) is None:
+            if module is not self.model and next(module.children(), None) is None \
+                    and not isinstance(module, _KEEPS_FINITE):
                 self._handles.append(module.register_forward_hook(
-                    self._finite_hook(name or self._root_name())))
+                    self._finite_hook(name, root=False)))
+        self._handles.append(self.model.register_forward_hook(
+            self._finite_hook(self._root_name(), root=True)))
         for tracked in self._tracked:
             for tensor, field_name in ((tracked.weight, "weight"), (tracked.bias, "bias")):
                 if tensor is not None and tensor.requires_grad:  # frozen: no gradient
@@ -552,6 +563,7 @@ class GradFlow:
         grad_enabled = torch.is_grad_enabled()
         self._grad_forwards += grad_enabled
         self._input_seen = False
+        self._pending = []
         self.steps.append(_Step(training=self.model.training, grad_enabled=grad_enabled,
                                 batch_norm_training=self._batch_norm_training()))
         if self.keep_samples is True:
@@ -621,37 +633,60 @@ class GradFlow:
             record = self._record(f"{name}.l0" if stacked else name, kind.name,
                                   0 if stacked else None)
             with torch.no_grad():
-                record.input_mean, record.input_std = moments(inputs[0])
+                values = _high_precision(inputs[0])
+                if values.numel() > 1:
+                    std, mean = torch.std_mean(values)
+                    record.input_mean, record.input_std = torch.stack([mean, std]).tolist()
+                else:
+                    record.input_mean, record.input_std = values.item(), 0.0
 
     def _root_name(self) -> str:
         return type(self.model).__name__
 
-    def _finite_hook(self, name: str) -> Callable:
-        """A forward hook that records the first module whose output holds NaN or inf."""
+    def _finite_hook(self, name: str, root: bool) -> Callable:
+        """A forward hook for the first module whose output holds NaN or inf.
 
-        root = name == (self._root_name())
+        Each module's hook only adds a float64 sum of its output to a list (one small
+        kernel; a sum of float32 values in float64 is NaN/inf exactly when a value is);
+        the model's own hook, last in the forward pass, checks them all at once, so a
+        run pays one synchronisation per forward pass, and nothing after the first hit.
+        """
 
         def hook(module, inputs, output):
             if root and torch.is_tensor(output) and self.steps:
                 self.steps[-1].output_is_probability = _is_probability(output)
             if self.first_nonfinite is not None:
-                return  # only the first one counts; later passes cost nothing
+                return
             tensors = output if isinstance(output, (tuple, list)) else (output,)
             for tensor in tensors:
                 if torch.is_tensor(tensor) and tensor.is_floating_point() \
-                        and not bool(torch.isfinite(tensor.detach()).all()):
+                        and tensor.numel() > 0:
                     values = tensor.detach()
-                    nan = int(torch.isnan(values).sum())
-                    count = int((~torch.isfinite(values)).sum())
-                    if not self.steps:
-                        self.steps.append(_Step())
-                    grad_on = torch.is_grad_enabled()
-                    self.first_nonfinite = NonFinite(
-                        name, len(self.steps) - 1, self._grad_forwards if grad_on else None,
-                        count, values.numel(), "nan" if nan else "inf")
-                    return
+                    self._pending.append((name, values, values.sum(dtype=torch.float64)))
+            if root:
+                self._check_pending()
+            elif len(self._pending) > 10_000:  # submodules run without the model
+                self._check_pending()
 
         return hook
+
+    def _check_pending(self) -> None:
+        """Find the first non-finite output among this forward pass's modules."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        sums = torch.stack([total for _, _, total in pending])
+        if bool(torch.isfinite(sums).all()):
+            return
+        first = int((~torch.isfinite(sums)).nonzero()[0])
+        name, values, _ = pending[first]
+        if not self.steps:
+            self.steps.append(_Step())
+        nan = bool(torch.isnan(values).any())
+        self.first_nonfinite = NonFinite(
+            name, len(self.steps) - 1,
+            self._grad_forwards if torch.is_grad_enabled() else None,
+            int((~torch.isfinite(values)).sum()), values.numel(), "nan" if nan else "inf")
 
     def _forward_statistics(self, record: LayerRecord, name: str, kind: LayerKind,
                             inputs: tuple, values: torch.Tensor) -> None:
@@ -671,22 +706,23 @@ class GradFlow:
             if previous is not None and previous.shape == dead.shape:
                 dead = dead & previous  # dead = zero for every example seen
             self._dead_since_start[name] = dead
-            record.dead_fraction = dead.float().mean().item()
-            record.recent_dead_fraction = self._recent_dead_share(name, flags)
+            shares = torch.stack([dead.float().mean(), self._recent_dead_share(name, flags)])
+            record.dead_fraction, record.recent_dead_fraction = shares.tolist()  # one sync
 
-    def _recent_dead_share(self, name: str, flags: torch.Tensor) -> float:
-        """The share of units inactive in every call of the last ``DEAD_WINDOW`` steps."""
+    def _recent_dead_share(self, name: str, flags: torch.Tensor) -> torch.Tensor:
+        """The share of units inactive in every call of the last ``DEAD_WINDOW`` steps (of
+        every step so far, before that many): a count per unit of the steps in a row it
+        was inactive, reset when it fires."""
         index = len(self.steps) - 1
-        window = self._recent_dead.setdefault(name, [])
-        if window and window[-1][0] == index and window[-1][1].shape == flags.shape:
-            window[-1] = (index, window[-1][1] & flags)  # another call in the same step
+        state = self._recent_dead.get(name)
+        if state is None or state[1].shape != flags.shape:
+            since, seen = flags.to(torch.int32), 1
+        elif state[0] == index:  # another call in the same step: active now resets it
+            since, seen = torch.where(flags, state[1], 0), state[2]
         else:
-            window.append((index, flags))
-        window[:] = [(i, f) for i, f in window[-DEAD_WINDOW:] if f.shape == flags.shape]
-        dead = window[0][1]
-        for _, earlier in window[1:]:
-            dead = dead & earlier
-        return dead.float().mean().item()
+            since, seen = torch.where(flags, state[1] + 1, 0), state[2] + 1
+        self._recent_dead[name] = (index, since, seen)
+        return (since >= min(DEAD_WINDOW, seen)).float().mean()
 
     def _output_grad_hook(self, record: LayerRecord, index: int, call: int | None,
                           part: str) -> Callable:
