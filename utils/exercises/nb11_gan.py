@@ -74,7 +74,7 @@ def _explain_error(error: LearnerError, case: Case, name: str) -> Wrong | None:
     if isinstance(original, TypeError) and "Tensor" in str(original):
         return Wrong(f"`{name}` gets a NumPy array, and a torch function refused it on "
                      f"{case.label}: {original}",
-                     hint="Write σ(a) with NumPy: 1 / (1 + np.exp(−a)).")
+                     hint="Write σ(a) with NumPy: 1 / (1 + np.exp(-a)).")
     return None
 
 
