@@ -32,8 +32,8 @@ _FORMULA = ("Draw u uniform in [0, 1), one per entry of x; m = 1 where u ≥ p, 
             "y = m·x/(1 − p), so E[y] = x. Evaluation: y = x.")
 
 _P_AS_KEEP = ("About 1 − p of the entries came back zero instead of p: you used p as the "
-              "probability of keeping a unit. Here, as in nn.Dropout, p is the probability "
-              "of dropping it.")
+              "probability of keeping a unit (as the original dropout paper writes it). Here, "
+              "as in nn.Dropout, p is the probability of dropping it.")
 _NO_RESCALE = ("The right share of entries is zeroed, but the survivors keep their value, so "
                "the output is (1 − p)·x on average instead of x: in training the survivors "
                "must be scaled up to make up for the dropped ones.")
