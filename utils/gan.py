@@ -241,8 +241,8 @@ def train_generator(loss: str, seed: int = 0, steps: int = 200, warmup: int = 10
                     batch: int = 256) -> np.ndarray:
     """A short GAN run from a confident discriminator: ``confident_discriminator(seed,
     warmup)``, then ``steps`` rounds of one generator step (plain SGD, ``lr_generator``, on
-    the generator loss ``loss``) and one discriminator step (Adam). Returns |mean of G(z) −
-    REAL_MEAN| after each round (on a fixed noise batch), shape (steps,).
+    the generator loss ``loss``) and one discriminator step (Adam). Returns the mean of G(z)
+    on a fixed noise batch before the first round and after each round, shape (steps + 1,).
 
     Plain SGD, because Adam divides every step by the gradient's own running size, which
     would hide how small the gradient is (notebook 07)."""
