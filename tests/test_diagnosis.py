@@ -358,6 +358,7 @@ def test_healthy_digits_runs_raise_no_alarm(digits, seed, setting):
     assert result.findings == [] and result.healthy, result.summary()
     assert result.measurements["update_ratio"] < diagnosis.LR_HIGH_RATIO / 3
     assert result.measurements["fastest_layer_update_ratio"] > 10 * diagnosis.LR_LOW_RATIO
+    assert result.measurements["gradient_bound_excess"] <= 1 + 1e-6  # ∂L/∂W = ∂L/∂zᵀ x
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -419,7 +420,19 @@ def test_a_missing_zero_grad_is_named(digits, seed):
     result = digits_run(digits, seed, zero_grad=False, lr=0.05, epochs=3)
     assert "accumulating" in result.conditions
     assert result.measurements["gradient_norm_rank"] > 0.99
-    assert result.measurements["gradient_norm_growth"] > 2 * diagnosis.ACCUMULATION_GROWTH
+    assert result.measurements["gradient_norm_growth"] > diagnosis.ACCUMULATION_GROWTH
+    assert result.measurements["gradient_bound_excess"] > 2 * diagnosis.ACCUMULATION_EXCESS
+    assert "a bound no single step's gradient can exceed" in repr(result)
+
+
+def test_a_steadily_growing_gradient_that_keeps_the_bound_is_not_accumulating(batch):
+    torch.manual_seed(0)
+    model = make_mlp(16, 4, depth=2, init="he_normal")
+    flow = watched_run(model, batch, steps=12, lr=0.01)
+    steady = history(train_loss=[1.4, 1.3], grad_norm=[2.0 ** k for k in range(12)])
+    result = diagnosis.diagnose_run(steady, flow)
+    assert "accumulating" not in result.conditions
+    assert result.measurements["gradient_bound_excess"] <= 1 + 1e-6
 
 
 def test_batch_norm_evaluated_in_train_mode_is_named(digits):

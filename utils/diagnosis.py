@@ -454,8 +454,14 @@ CLIP_MIN_STEPS = 20
 #: every seed of a digits run without zero_grad(); healthy runs at most 0.70) ...
 ACCUMULATION_RANK = 0.9
 #: ... and it grew this many times from the first tenth of the steps to the last (without
-#: zero_grad(): 14 or more; healthy runs at most 2.2).
+#: zero_grad(): 14 or more; healthy runs at most 2.2) ...
 ACCUMULATION_GROWTH = 5.0
+#: ... and, when the first layer with weights is a Linear layer, its weight gradient broke
+#: the bound ‖∂L/∂W‖ ≤ ‖∂L/∂z‖·‖x‖ (∂L/∂W = ∂L/∂zᵀ x) by more than this factor on some
+#: step: impossible for a gradient cleared before the step (a loss term on W itself, such
+#: as an L2 penalty, could do it too). An exploding RNN's gradient also grows steadily,
+#: but never breaks the bound.
+ACCUMULATION_EXCESS = 1.1
 #: Inputs whose scale √(mean² + std²) is above this (z-scored inputs: about 1; raw pixel
 #: values 0-16: about 7.7) or below ``UNSCALED_LOW`` are not standardised.
 UNSCALED_HIGH = 3.0
@@ -661,8 +667,35 @@ def _gradient_norms(history: History | None, flow: GradFlow, steps: list[int]) -
     return [norm for norm in norms if math.isfinite(norm)]
 
 
+def bound_excess(flow: GradFlow, steps: list[int]) -> float | None:
+    """The largest ‖∂L/∂W‖ / (‖∂L/∂z‖·‖x‖) of the first layer with weights over the steps,
+    when it is a Linear layer called once per step (None otherwise). At most 1 when the
+    gradient was cleared before each step."""
+    excess = []
+    for index in steps:
+        records = flow.layers(step=index, kind="weights")
+        first = records[0] if records else None
+        if first is None or first.kind != "linear" or first._calls != 1 \
+                or None in (first.weight_grad_norm, first.output_grad_norm, first.input_norm):
+            return None
+        bound = first.output_grad_norm * first.input_norm
+        if bound > 0:
+            excess.append(first.weight_grad_norm / bound)
+    return max(excess) if excess else None
+
+
 def _accumulating(flow: GradFlow, steps: list[int], history: History | None,
-                  measured: dict[str, float]) -> Finding | None:
+                  measured: dict[str, float], exploding: bool) -> Finding | None:
+    """A gradient that adds up over the steps. Without the bound (the first layer is not a
+    Linear layer), a run whose gradient explodes or diverged is not called accumulating:
+    its steady growth is the explosion."""
+    excess = bound_excess(flow, steps)
+    if excess is not None:
+        measured["gradient_bound_excess"] = excess
+        if excess <= ACCUMULATION_EXCESS:
+            return None
+    elif exploding:
+        return None
     norms = _gradient_norms(history, flow, steps)
     if len(norms) < 10:
         return None
@@ -675,10 +708,19 @@ def _accumulating(flow: GradFlow, steps: list[int], history: History | None,
         "accumulating", f"Gradients add up over the steps: the total gradient norm grew "
         f"steadily with the step count (rank correlation {rank:.2f} with the step number), "
         f"from {start:.3g} in the first tenth of the run to {end:.3g} in the last "
-        f"({growth:.0f} times), as if each step added its gradient to all the earlier ones. "
+        f"({growth:.0f} times), as if each step added its gradient to all the earlier ones"
+        f"{excess_text(excess)}. "
         "A missing optimizer.zero_grad() (or model.zero_grad()) before backward() does that: "
         "every step then moves the weights by the sum of all the gradients so far.",
         value=growth)
+
+
+def excess_text(excess: float | None) -> str:
+    """The evidence of the broken bound, for the sentence ("" when not measured)."""
+    if excess is None:
+        return ""
+    return (f"; the first layer's weight gradient reached {excess:.1f} times "
+            "‖∂L/∂z‖·‖x‖, a bound no single step's gradient can exceed")
 
 
 def _input_scale(flow: GradFlow, steps: list[int]) -> float | None:
@@ -968,7 +1010,8 @@ def diagnose_run(history: History | None = None, flow: GradFlow | None = None, *
             findings += _learning_rate(flow, history, ratio, dead is not None, measured)
             if "lr_too_low" not in [f.condition for f in findings]:
                 findings += _slow_layers(flow)
-            findings += [f for f in (_accumulating(flow, steps, history, measured),
+            exploding = any(f.condition in ("exploding", "diverged") for f in findings)
+            findings += [f for f in (_accumulating(flow, steps, history, measured, exploding),
                                      _batch_norm_mode(flow, steps),
                                      _unscaled(flow, steps, measured),
                                      _loss_floor(flow, steps, classes)) if f]

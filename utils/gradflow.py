@@ -309,6 +309,9 @@ class LayerRecord:
     #: ReLU: the share of units zero for every example of the last ``DEAD_WINDOW`` forward
     #: passes (units can die during a run; ``dead_fraction`` counts since the flow started).
     recent_dead_fraction: float | None = None
+    #: The first layer with weights of each step: ‖x‖ (Frobenius) of the values going in. For
+    #: a Linear layer ‖∂L/∂W‖ ≤ ‖∂L/∂z‖·‖x‖ when the gradient was cleared before the step.
+    input_norm: float | None = None
     # running sums over the calls of a module used several times in one step
     _calls: int = field(default=0, repr=False, compare=False)
     _count: int = field(default=0, repr=False, compare=False)
@@ -344,7 +347,7 @@ class LayerRecord:
 SERIES_FIELDS = ("output_grad_norm", "weight_grad_norm", "weight_norm", "update_ratio",
                  "act_mean", "act_std", "saturated_fraction", "dead_fraction",
                  "state_grad_norm", "input_mean", "input_std", "bias_grad_norm",
-                 "recent_dead_fraction")
+                 "recent_dead_fraction", "input_norm")
 
 
 @dataclass(frozen=True)
@@ -636,9 +639,11 @@ class GradFlow:
                 values = _high_precision(inputs[0])
                 if values.numel() > 1:
                     std, mean = torch.std_mean(values)
-                    record.input_mean, record.input_std = torch.stack([mean, std]).tolist()
+                    record.input_mean, record.input_std, record.input_norm = torch.stack(
+                        [mean, std, values.norm()]).tolist()
                 else:
                     record.input_mean, record.input_std = values.item(), 0.0
+                    record.input_norm = abs(record.input_mean)
 
     def _root_name(self) -> str:
         return type(self.model).__name__
