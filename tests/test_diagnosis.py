@@ -421,7 +421,7 @@ def test_a_missing_zero_grad_is_named(digits, seed):
     assert "accumulating" in result.conditions
     assert result.measurements["gradient_norm_rank"] > 0.99
     assert result.measurements["gradient_norm_growth"] > diagnosis.ACCUMULATION_GROWTH
-    assert result.measurements["gradient_bound_excess"] > 2 * diagnosis.ACCUMULATION_EXCESS
+    assert result.measurements["gradient_bound_excess"] > 1.4 * diagnosis.ACCUMULATION_EXCESS
     assert "a bound no single step's gradient can exceed" in repr(result)
 
 

@@ -459,9 +459,10 @@ ACCUMULATION_GROWTH = 5.0
 #: ... and, when the first layer with weights is a Linear layer, its weight gradient broke
 #: the bound ‖∂L/∂W‖ ≤ ‖∂L/∂z‖·‖x‖ (∂L/∂W = ∂L/∂zᵀ x) by more than this factor on some
 #: step: impossible for a gradient cleared before the step (a loss term on W itself, such
-#: as an L2 penalty, could do it too). An exploding RNN's gradient also grows steadily,
-#: but never breaks the bound.
-ACCUMULATION_EXCESS = 1.1
+#: as an L2 penalty, could do it too); the 1% covers rounding. Measured over 10 seeds:
+#: healthy runs at most 0.93, runs without zero_grad() at least 1.5. An exploding RNN's
+#: gradient also grows steadily, but never breaks the bound.
+ACCUMULATION_EXCESS = 1.01
 #: Inputs whose scale √(mean² + std²) is above this (z-scored inputs: about 1; raw pixel
 #: values 0-16: about 7.7) or below ``UNSCALED_LOW`` are not standardised.
 UNSCALED_HIGH = 3.0
