@@ -44,7 +44,7 @@ def test_the_softmax_floor_is_ln_1_plus_9_over_e():
     one_hot = torch.eye(10, dtype=torch.float64)
     floor = F.cross_entropy(one_hot, torch.arange(10)).item()
     assert floor == pytest.approx(math.log(1 + 9 / math.e), abs=1e-12)
-    assert SOFTMAX_FLOOR == pytest.approx(1.4586, abs=1e-4)
+    assert SOFTMAX_FLOOR == pytest.approx(1.4612, abs=1e-4)
     for seed in SEEDS:
         assert run_patient("D", seed).evidence["best_loss"] > SOFTMAX_FLOOR
 
