@@ -125,7 +125,7 @@ def _against(guess: str, patient: str, e: dict) -> str | None:
             return f"{patient} is a regression (mean squared error): there is no softmax."
         if diverged:
             return (f"{patient}'s loss became NaN/inf; after a double softmax the loss stays "
-                    "between 1.46 and ln 10 ≈ 2.30, it cannot blow up.")
+                    "between ln(1 + 9/e) ≈ 1.46 and ln(e + 9) ≈ 2.46, it cannot blow up.")
         if e["best_loss"] < 1.46:
             return (f"{patient}'s best training loss, {e['best_loss']:.3g}, is below "
                     "ln(1 + 9/e) ≈ 1.46, the lowest a softmax before CrossEntropyLoss allows.")
