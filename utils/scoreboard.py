@@ -451,12 +451,13 @@ def plot_scoreboard(rows: Sequence[Row], title: str | None = None) -> matplotlib
     left.axvline(0.1, color="grey", linestyle=":", linewidth=1.5)
     left.text(0.11, -0.75, "chance (0.1)", color="grey", fontsize=9, va="bottom")
     left.set(xlim=(0, 1.02), ylim=(len(names) - 0.5, -1),
-             xlabel="test accuracy (best of the last epochs)",
+             xlabel=f"test accuracy (best of the last {LAST_EPOCHS} epochs)",
              yticks=range(len(names)), yticklabels=names)
     right.set_xscale("log")
     last = str(DEPTH).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
     right.set(xlabel=f"‖∂L/∂W₁‖ / ‖∂L/∂W{last}‖ at init (log scale)")
     right.axvline(1.0, color="grey", linestyle=":", linewidth=1.5)
+    right.text(1.3, -0.75, "1: level", color="grey", fontsize=9, va="bottom")
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=colours[True],
                           label="stays at ln 10 on every seed"),
                plt.Line2D([], [], marker="o", linestyle="", color=colours[False],
