@@ -600,8 +600,10 @@ def _guessing(history: History, classes: int | None,
     return _finding(
         "guessing", f"Guessing: the training loss ends at {end:.3f}, where ln C = ln "
         f"{classes} = {chance:.3f} is the loss of uniform predictions (1/{classes} for every "
-        "class): the net has learned nothing about the inputs. Usual causes: dead ReLUs "
-        "after a too-high learning rate, saturated units from a bad init, a softmax before "
+        "class): by its loss, the net does no better than a uniform guess on its training "
+        "data (its accuracy can still be above chance when confident mistakes cost as much as "
+        "the right answers gain). Usual causes: dead ReLUs after a too-high learning rate, "
+        "saturated units from a bad init, a softmax before "
         "CrossEntropyLoss, labels that do not match the inputs. Check that the loss at init "
         "is about ln C, then try to overfit one batch.", value=end)
 
