@@ -28,17 +28,30 @@ From scratch, one module per mechanism (NumPy first, then matched to PyTorch)
 - ``utils.recurrent``    the tanh RNN, LSTM and GRU cells in tensor code with PyTorch's weight
                          layout (``cell_weights``, ``unroll``); the recurrent Jacobian, its
                          spectral radius and norm (09)
+- ``utils.regularization`` bias and variance measured (11): the polynomial U-curve, many small
+                         MLPs trained side by side (capacity, early stopping, weight decay,
+                         dropout), inverted dropout matched to ``nn.Dropout``, Monte Carlo
+                         dropout, the sigmoid as a CDF and GELU as a gated expectation
+- ``utils.gan``          a 1-D GAN (11): the saturating and non-saturating generator losses,
+                         their gradients with respect to the logit from scratch, the generator's
+                         gradient norm as the discriminator grows confident, a short GAN run
 - ``utils.clipping``     gradient clipping by norm and by value, matched to ``torch.nn.utils``
                          (the pre-clip norm, the 1e-6); the one-unit loss cliff (10)
 
 Measuring gradient health
 - ``utils.gradflow``     ``GradFlow``: per-layer statistics for every layer kind (one registry,
                          ``KINDS``; statistics as pure functions), ``hidden_state_gradients``
-- ``utils.diagnosis``    ``diagnose`` (one batch) and ``diagnose_run`` (a training run):
+- ``utils.diagnosis``    ``diagnose`` (one batch) and ``diagnose_run`` (a whole run's History
+                         and GradFlow: guessing at ln C, learning rate too high or too low, the
+                         first NaN module and step, dead units, batch-norm mode, clipping, a
+                         missing zero_grad, unscaled inputs, a softmax before the loss):
                          structured findings that name the notebook teaching the fix
 - ``utils.checklist``    the gradient doctor's checklist (what to measure, in what order,
                          which fix), its thresholds read from ``utils.diagnosis`` (11;
                          ``docs/checklist.md``)
+- ``utils.scoreboard``   the scoreboard (11): one failing 20-layer sigmoid MLP and every fix
+                         alone and in combination (``CONFIGURATIONS``), one run per
+                         configuration and seed, the table and the figure
 - ``utils.plots``        the course's figures and styles (a colour per activation and init)
 - ``utils.widgets``      the interactive explorers (pure functions + ipywidgets UIs);
                          ``utils.widgets.residual``: per-block gradient norms against depth,

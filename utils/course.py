@@ -81,7 +81,7 @@ CURRICULUM = (
     Lesson(10, "10_exploding_gradients_clipping", "Exploding gradients and clipping",
            "Pascanu et al. 2013", run_time_s=18),
     Lesson(11, "11_capstone", "Capstone: diagnose and fix deep networks",
-           "Srivastava et al. 2014; Goodfellow et al. 2014"),
+           "Srivastava et al. 2014; Goodfellow et al. 2014", run_time_s=30),
 )
 
 
