@@ -29,8 +29,7 @@ discriminator's logit a:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import checks
+from utils.nets import seeded
 
 __all__ = [
     "REAL_MEAN", "REAL_STD", "sample_real", "sample_noise", "make_generator",
@@ -52,18 +52,6 @@ __all__ = [
 REAL_MEAN, REAL_STD = 3.0, 0.5
 MAX_BATCH = 100_000
 MAX_STEPS = 100_000
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Build under ``seed`` without touching torch's global RNG (None: the global RNG)."""
-    if seed is None:
-        yield
-        return
-    seed = checks.seed("seed", seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _generator_of(name: str, value: object) -> torch.Generator | None:
@@ -92,7 +80,7 @@ def make_generator(seed: int | None = None, hidden: int = 16) -> nn.Sequential:
     """G: z ↦ x, Linear(1, hidden) → tanh → Linear(hidden, 1), PyTorch's default init (its
     samples start near 0, far from the data)."""
     hidden = checks.whole_number("hidden", hidden, maximum=4096)
-    with _seeded(seed):
+    with seeded(seed):
         return nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
 
@@ -100,7 +88,7 @@ def make_discriminator(seed: int | None = None, hidden: int = 32) -> nn.Sequenti
     """D's logit: x ↦ a, Linear(1, hidden) → tanh → Linear(hidden, hidden) → tanh →
     Linear(hidden, 1); D(x) = σ(a) is the probability that x is real."""
     hidden = checks.whole_number("hidden", hidden, maximum=4096)
-    with _seeded(seed):
+    with seeded(seed):
         return nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
                              nn.Tanh(), nn.Linear(hidden, 1))
 

@@ -215,7 +215,7 @@ def _initialize(layer: nn.Module, init: str, gain: float | None) -> None:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
+def seeded(seed: int | None) -> Iterator[None]:
     """Build under ``seed`` without touching the global RNG (None: use the global RNG)."""
     if seed is None:
         yield
@@ -507,7 +507,7 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
         raise ValueError(f"depth={depth} and width={width} make {parameters:,} parameters, more "
                          f"than the {MAX_PARAMETERS:,} this course allows (memory); use a "
                          "smaller depth or width.")
-    with _seeded(seed):
+    with seeded(seed):
         layers = []
         for index in range(1, depth + 1):
             order = "pre" if residual == "pre" and index > 1 else "post"
@@ -521,7 +521,7 @@ def make_mlp(in_features: int, out_features: int, depth: int, width: int = 64,
         final = FinalActivation(width, factory, norm) if final_activation else None
         model = MLP(layers, nn.Linear(width, out_features, bias=bias), residual, block_layers,
                     final)
-    with _seeded(seed):  # afresh: the weights do not depend on what the modules drew
+    with seeded(seed):  # afresh: the weights do not depend on what the modules drew
         _initialize_all([*((layer.linear, init, gain) for layer in hidden_layers(model)),
                          (model.output, *output)])
     return model
@@ -621,10 +621,10 @@ def make_convnet(out_features: int = 10, channels: tuple[int, int] = (8, 16),
     norm_position = checks.one_of("norm_position", norm_position, NORM_POSITIONS)
     dropout = _check_dropout(dropout)
     checks.one_of("residual", residual, CONV_RESIDUAL_SHAPES)
-    with _seeded(seed):
+    with seeded(seed):
         model = ConvNet(channels, out_features, factory, norm, dropout, residual, norm_position)
     convs = [module for module in model.modules() if isinstance(module, nn.Conv2d)]
-    with _seeded(seed):
+    with seeded(seed):
         _initialize_all([*((conv, init, gain) for conv in convs), (model.output, *output)])
     return model
 
@@ -786,7 +786,7 @@ def make_sequence_model(kind: str, input_size: int, hidden_size: int, output_siz
     if 4 * num_layers * hidden_size * (input_size + hidden_size) > MAX_PARAMETERS:
         raise ValueError(f"hidden_size={hidden_size} and num_layers={num_layers} make more "
                          f"than {MAX_PARAMETERS:,} parameters; use smaller sizes.")
-    with _seeded(seed):
+    with seeded(seed):
         if num_layers == 1:
             rnn = SEQUENCE_KINDS[kind](input_size, hidden_size, batch_first=True, **options)
         else:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import checks
-from utils.nets import MLP, BlockInput, _seeded, hidden_layers
+from utils.nets import MLP, BlockInput, hidden_layers, seeded
 
 __all__ = [
     "block_input_gradients", "plain_twin", "dropped_block", "path_length_counts",
@@ -254,7 +254,7 @@ def make_transformer_stack(depth: int, norm_first: bool, d_model: int = 32, nhea
                          f"nhead={nhead}.")
     dim_feedforward = checks.whole_number("dim_feedforward", dim_feedforward, maximum=4096)
     init = checks.one_of("init", init, ("xavier", "default"))
-    with _seeded(seed):
+    with seeded(seed):
         model = TransformerStack(depth, norm_first, d_model, nhead, dim_feedforward)
         if init == "xavier":
             for parameter in model.layers.parameters():
