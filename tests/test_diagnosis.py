@@ -405,7 +405,8 @@ def test_a_learning_rate_of_10_is_too_high_and_the_first_nan_is_located(digits, 
     assert first is not None and first.module.endswith(".linear")
     assert result.findings[0].layer == first.module
     assert result.findings[0].value == first.training_step
-    assert f"output of {first.module} at training step {first.training_step}" in repr(result)
+    assert (f"output of the module '{first.module}' at training step {first.training_step}"
+            in repr(result))
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -523,7 +524,8 @@ def test_the_first_non_finite_module_and_step_are_recorded(digits):
     assert (first.count, first.size) == (1, 64 * 32) and first.step == 6
     result = diagnosis.diagnose_run(history, flow)
     assert result.conditions[0] == "diverged" and result.findings[0].value == 7
-    assert "at step 7" in repr(result) and "output of 2 at training step 7" in repr(result)
+    assert "at step 7" in repr(result)
+    assert "output of the module '2' at training step 7" in repr(result)
     assert "(nan: 1 of 2,048 values)" in repr(result)
 
 

@@ -522,8 +522,9 @@ def _diverged(history: History | None, flow: GradFlow | None) -> Finding | None:
     layer = None
     if first is not None:
         at = f" at training step {first.training_step}" if first.training_step else ""
-        sentence += (f" The first non-finite value appeared in the output of {first.module}"
-                     f"{at} ({first.kind}: {first.count:,} of {first.size:,} values).")
+        sentence += (" The first non-finite value appeared in the output of the module "
+                     f"'{first.module}'{at} ({first.kind}: {first.count:,} of "
+                     f"{first.size:,} values).")
         layer = first.module
         step = step or first.training_step
     elif flow is not None:
