@@ -19,7 +19,7 @@ def test_site_has_every_notebook_the_course_map_and_the_guide():
     sources = course_notebooks()
     pages = sorted(path.name for path in folder.glob("*.html"))
     assert pages == sorted([f"{path.stem}.html" for path in sources]
-                           + ["index.html", "workshop.html"])
+                           + ["index.html", "workshop.html", "checklist.html"])
     size = site_tool.site_size(folder)
     print(f"\nsite: {len(pages)} pages, {size / 1e6:.1f} MB, built in {seconds:.1f} s")
     index = (folder / "index.html").read_text()
@@ -29,6 +29,9 @@ def test_site_has_every_notebook_the_course_map_and_the_guide():
         assert linked == any(path.stem == lesson.stem for path in sources), lesson.stem
     assert 'href="workshop.html"' in index
     assert "Schedules" in (folder / "workshop.html").read_text()
+    assert 'href="checklist.html"' in index
+    checklist_page = (folder / "checklist.html").read_text()
+    assert "checklist" in checklist_page and 'href="03_vanishing_gradients.html"' in checklist_page
 
 
 def test_each_page_shows_figures_claims_and_collapsed_solutions():
@@ -90,4 +93,4 @@ def test_page_of_a_tiny_notebook_builds_offline(tmp_path):
     assert html.index(site_tool.MATHJAX_FONTS) < html.index(f'src="{site_tool.MATHJAX_URL}"')
     config = site_tool.MATHJAX_URL.split("config=")[1].split(",")[0]
     assert (tmp_path / "site" / "mathjax" / "config" / f"{config}.js").is_file()
-    assert len(pages) == 3
+    assert len(pages) == 4

@@ -15,7 +15,9 @@ maintenance mode (see the shared tooling notes). The site has
   output, figure and claim's ✔ line. Each exercise shows the learner's skeleton, then the
   check as it answered the reference solution, then the solution, collapsed
   (``<details>``), as in the notebook;
-* ``workshop.html``: ``docs/workshop.md``.
+* ``workshop.html``: ``docs/workshop.md``;
+* ``checklist.html``: the gradient doctor's checklist (``utils.checklist``, as in
+  ``docs/checklist.md``).
 
 Links between notebooks (``03_x.ipynb``) point at their pages. MathJax (2.7, from the
 ``jupyter-server-mathjax`` package) is copied into ``mathjax/`` and the pages load it from
@@ -42,6 +44,7 @@ from tools.editions import (
     check_cells,
     course_notebooks,
 )
+from utils import checklist
 
 SITE_DIR = BUILD_DIR / "site"
 WORKSHOP_GUIDE = REPO_ROOT / "docs" / "workshop.md"
@@ -71,6 +74,7 @@ def _navigation(names: list[str], index: int) -> str:
     if index + 1 < len(names):
         links.append(f"[{names[index + 1][:2]} →]({names[index + 1]}.html)")
     links.append("[Workshop guide](workshop.html)")
+    links.append("[Checklist](checklist.html)")
     return " · ".join(links)
 
 
@@ -101,6 +105,7 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     body, _ = exporter.from_notebook_node(nb)
     mathjax_script = f'<script src="{MATHJAX_URL}">'
     body = body.replace(mathjax_script, MATHJAX_FONTS + mathjax_script, 1)
+    body = body.replace('href="../docs/checklist.md"', 'href="checklist.html"')
     return NOTEBOOK_LINK.sub(lambda match: f'href="{match.group(1)}.html'
                              f'{match.group(2) or ""}"', body)
 
@@ -125,6 +130,8 @@ def course_map(pages: list[str]) -> str:
              "collapsed.", "",
              "[The workshop guide](workshop.html): schedules, preparation, and per notebook a "
              "figure to discuss, typical mistakes and discussion questions.", "",
+             "[The gradient doctor's checklist](checklist.html): what to measure when a deep "
+             "network does not learn, in what order, and which fix.", "",
              "## The course map", "",
              "| # | Notebook | Paper reproduced | Run time |", "|---|---|---|---|"]
     for lesson in CURRICULUM:
@@ -184,7 +191,13 @@ def build_site(editions: Path, site_dir: Path = SITE_DIR,
         _markdown_cell("[Course map](index.html)"), _markdown_cell(guide)])
     (site_dir / "workshop.html").write_text(
         to_html(guide_nb, f"Workshop guide · {SITE_TITLE}"), encoding="utf-8")
-    return [site_dir / "index.html", *written, site_dir / "workshop.html"]
+    checklist_nb = nbformat.v4.new_notebook(cells=[
+        _markdown_cell("[Course map](index.html)"), _markdown_cell(checklist.markdown())])
+    (site_dir / "checklist.html").write_text(
+        to_html(checklist_nb, f"The gradient doctor's checklist · {SITE_TITLE}"),
+        encoding="utf-8")
+    return [site_dir / "index.html", *written, site_dir / "workshop.html",
+            site_dir / "checklist.html"]
 
 
 def site_size(site_dir: Path = SITE_DIR) -> int:
