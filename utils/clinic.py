@@ -31,7 +31,7 @@ from torch import nn
 from utils import checks
 from utils.data import digits_split
 from utils.diagnosis import Diagnosis, diagnose_run
-from utils.gradflow import GradFlow
+from utils.gradflow import GradFlow, dead_share
 from utils.nets import make_mlp, make_sequence_model
 from utils.train import History, train
 
@@ -441,7 +441,7 @@ def dead_shares(model: nn.Module, x: torch.Tensor) -> list[float]:
             net = model.net if isinstance(model, _Softmaxed) else model
             for layer in hidden_layers(net):
                 values = layer(values)
-                shares.append((values <= 0).all(dim=0).float().mean().item())
+                shares.append(dead_share(values))
     finally:
         model.train(training)
     return shares
